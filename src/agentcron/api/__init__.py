@@ -1,0 +1,1 @@
+"""The HTTP API (Litestar): ChatBotKit-compatible paths under ``/api/v1``."""

@@ -1,0 +1,73 @@
+"""The Litestar application: routes, the error envelope, body limits and the landing page."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from litestar import Litestar, MediaType, Request, Response, get
+from litestar.exceptions import HTTPException
+from litestar.handlers import HTTPRouteHandler
+
+from agentcron import __version__
+from agentcron.api.context import AppContext
+from agentcron.api.openapi import openapi_document
+from agentcron.api.resources import resource_routes
+from agentcron.api.tasks import task_routes
+from agentcron.api.wire import handle_api_error, handle_http_exception, handle_unexpected, json_response
+from agentcron.errors import ApiError
+
+_LANDING = """<!doctype html><html><head><meta charset="utf-8"><title>agentcron</title></head>
+<body style="font-family:system-ui;max-width:40em;margin:3em auto">
+<h1>agentcron {version}</h1>
+<p>AI agents as scheduled or on-demand tasks, behind a ChatBotKit-compatible Tasks API.</p>
+<ul><li>API base: <code>/api/v1</code> (bearer secret; create one with
+<code>agentcron account create NAME</code>)</li>
+<li>OpenAPI document: <a href="/api/v1/openapi.json">/api/v1/openapi.json</a></li></ul>
+</body></html>"""
+
+
+@get("/", media_type=MediaType.HTML, include_in_schema=False)
+async def landing(request: Request[Any, Any, Any]) -> str:
+    if "application/json" in request.headers.get("accept", ""):
+        return Response(  # type: ignore[return-value]
+            content=b'{"name":"agentcron","version":"'
+            + __version__.encode()
+            + b'","docs":"/api/v1/openapi.json"}',
+            media_type="application/json",
+        )
+    return _LANDING.format(version=__version__)
+
+
+@get("/healthz", include_in_schema=False)
+async def healthz() -> Response[bytes]:
+    """Liveness, without touching the database (also the bare baseline of bench/api.py)."""
+    return json_response({"ok": True, "version": __version__})
+
+
+@get("/api/v1/openapi.json", include_in_schema=False)
+async def openapi_json() -> Response[bytes]:
+    return json_response(openapi_document())
+
+
+def create_app(
+    ctx: AppContext,
+    extra_routes: Sequence[HTTPRouteHandler] = (),
+    on_startup: Sequence[Callable[[], Any]] = (),
+    on_shutdown: Sequence[Callable[[], Any]] = (),
+) -> Litestar:
+    app = Litestar(
+        route_handlers=[landing, healthz, openapi_json, *task_routes(), *resource_routes(), *extra_routes],
+        exception_handlers={
+            ApiError: handle_api_error,
+            HTTPException: handle_http_exception,
+            Exception: handle_unexpected,
+        },
+        request_max_body_size=ctx.settings.max_body_bytes,
+        openapi_config=None,
+        on_startup=list(on_startup),
+        on_shutdown=list(on_shutdown),
+        debug=False,
+    )
+    app.state.ctx = ctx
+    return app

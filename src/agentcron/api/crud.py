@@ -1,0 +1,163 @@
+"""Create / list / fetch / update / delete handlers shared by every resource (``/api/v1/<name>/...``).
+
+A `ResourceApi` describes one resource; `routes` turns it into Litestar handlers. Resource-specific
+behaviour (reference checks, derived columns, delete side effects) lives in its hooks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+from litestar import Request, Response, get, post
+from litestar.handlers import HTTPRouteHandler
+
+from agentcron import ids
+from agentcron.api.context import AppContext, authed
+from agentcron.api.paging import parse_list_query, respond_list
+from agentcron.api.schemas import clean_meta, present
+from agentcron.api.wire import json_response, negotiate, read_body
+from agentcron.errors import not_found
+from agentcron.store.base import ListQuery
+from agentcron.store.db import Row, Tx
+from agentcron.store.resources import BOT, CONTACT, Resource, json_in
+
+#: prepare(ctx, tx, account_id, fields sent, existing row or None, now) -> extra/overridden columns;
+#: raises `ApiError` to refuse the write.
+Prepare = Callable[[AppContext, Tx, str, dict[str, Any], Row | None, int], Awaitable[dict[str, Any]]]
+#: after_create(ctx, tx, account_id, new id, fields sent, now): writes that belong to the new row.
+AfterCreate = Callable[[AppContext, Tx, str, str, dict[str, Any], int], Awaitable[None]]
+#: on_delete(ctx, tx, account_id, row) -> True if the hook deleted (or scheduled deletion of) the row
+OnDelete = Callable[[AppContext, Tx, str, Row], Awaitable[bool]]
+
+
+@dataclass(frozen=True)
+class ResourceApi:
+    res: Resource
+    write: type[msgspec.Struct]
+    filters: dict[str, str] = field(default_factory=dict)
+    prepare: Prepare | None = None
+    on_delete: OnDelete | None = None
+    after_create: AfterCreate | None = None
+    #: wire fields stored as JSON
+    json_fields: frozenset[str] = frozenset({"meta"})
+    #: defaults for create, by column
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+
+def columns_from(api: ResourceApi, fields: dict[str, Any], existing: Row | None) -> dict[str, Any]:
+    """Map sent wire fields to column values; ``meta`` is cleaned and may merge via ``{"$update":{}}``."""
+    out: dict[str, Any] = {}
+    for wire, value in fields.items():
+        if wire == "meta" and isinstance(value, dict):
+            if set(value) == {"$update"} and isinstance(value["$update"], dict):
+                old = existing["meta"] if existing is not None else None
+                base = msgspec.json.decode(old) if isinstance(old, str) else (old or {})
+                value = {**base, **clean_meta(value["$update"])}
+            else:
+                value = clean_meta(value)
+        if not api.res.has(wire):
+            continue  # handled by a hook (e.g. conversation messages)
+        if wire in ("name", "description") and value is None:
+            value = ""
+        column = api.res.column_for(wire)
+        out[column] = json_in(value) if wire in api.json_fields else value
+    return out
+
+
+async def require_ref(ctx: AppContext, tx: Tx, account_id: str, res: Resource, ref: Any, label: str) -> None:
+    """Raise 404 ``<label> not found`` unless ``ref`` is None or names a row of this account."""
+    if ref is not None and not await ctx.store.exists(res, account_id, ref, tx):
+        raise not_found(f"{label} not found")
+
+
+async def check_bot_contact(ctx: AppContext, tx: Tx, account_id: str, fields: dict[str, Any]) -> None:
+    if "botId" in fields:
+        await require_ref(ctx, tx, account_id, BOT, fields["botId"], "Bot")
+    if "contactId" in fields:
+        await require_ref(ctx, tx, account_id, CONTACT, fields["contactId"], "Contact")
+
+
+def routes(api: ResourceApi, prefix: str = "/api/v1") -> list[HTTPRouteHandler]:
+    res = api.res
+    base = f"{prefix}/{res.name}"
+    write_type = api.write
+
+    async def create(request: Request[Any, Any, Any]) -> Response[bytes]:
+        ctx, account_id = await authed(request)
+        body = await read_body(request, write_type)
+        fields = present(body)
+        now = ctx.clock.now_ms()
+        row: dict[str, Any] = {"name": "", "description": "", **api.defaults}
+        row.update(columns_from(api, fields, None))
+        new_id = ids.new_id(now)
+        row.update(id=new_id, account_id=account_id, created_at=now, updated_at=now)
+        async with ctx.store.db.tx(write=True) as tx:
+            if api.prepare is not None:
+                row.update(await api.prepare(ctx, tx, account_id, fields, None, now))
+            await ctx.store.insert(res, row, tx)
+            if api.after_create is not None:
+                await api.after_create(ctx, tx, account_id, new_id, fields, now)
+        return json_response({"id": new_id})
+
+    async def list_items(request: Request[Any, Any, Any]) -> Response[Any]:
+        ctx, account_id = await authed(request)
+        fmt = negotiate(request)
+        query, total = parse_list_query(request, api.filters)
+
+        async def fetch(q: ListQuery) -> list[dict[str, Any]]:
+            return [res.to_wire(r) for r in await ctx.store.list_page(res, account_id, q)]
+
+        return await respond_list(request, fmt, fetch, query, total)
+
+    async def fetch_one(request: Request[Any, Any, Any], item_id: str) -> Response[bytes]:
+        ctx, account_id = await authed(request)
+        item = await ctx.store.get(res, account_id, item_id)
+        if item is None:
+            raise not_found()
+        return json_response(item)
+
+    async def update(request: Request[Any, Any, Any], item_id: str) -> Response[bytes]:
+        ctx, account_id = await authed(request)
+        body = await read_body(request, write_type)
+        fields = present(body)
+        store = ctx.store
+        async with store.db.tx(write=True) as tx:
+            existing = await store.get_row(res, account_id, item_id, tx)
+            if existing is None:
+                raise not_found()
+            now = ctx.clock.now_ms()
+            changes = columns_from(api, fields, existing)
+            if api.prepare is not None:
+                changes.update(await api.prepare(ctx, tx, account_id, fields, existing, now))
+            changes["updated_at"] = now
+            await store.update(res, account_id, item_id, changes, tx)
+        return json_response({"id": item_id})
+
+    async def delete(request: Request[Any, Any, Any], item_id: str) -> Response[bytes]:
+        ctx, account_id = await authed(request)
+        store = ctx.store
+        async with store.db.tx(write=True) as tx:
+            existing = await store.get_row(res, account_id, item_id, tx)
+            if existing is None:
+                raise not_found()
+            handled = api.on_delete is not None and await api.on_delete(ctx, tx, account_id, existing)
+            if not handled:
+                await store.delete(res, account_id, item_id, tx)
+        return json_response({"id": item_id})
+
+    return [
+        post(f"{base}/create", name=f"{res.name}-create", operation_id=f"{res.name}Create")(create),
+        get(f"{base}/list", name=f"{res.name}-list", operation_id=f"{res.name}List")(list_items),
+        get(f"{base}/{{item_id:str}}/fetch", name=f"{res.name}-fetch", operation_id=f"{res.name}Fetch")(
+            fetch_one
+        ),
+        post(f"{base}/{{item_id:str}}/update", name=f"{res.name}-update", operation_id=f"{res.name}Update")(
+            update
+        ),
+        post(f"{base}/{{item_id:str}}/delete", name=f"{res.name}-delete", operation_id=f"{res.name}Delete")(
+            delete
+        ),
+    ]

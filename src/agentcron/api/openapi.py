@@ -1,0 +1,185 @@
+"""The OpenAPI 3.1 document, generated from the same definitions the API runs on (request Structs and
+resource field tables), so it cannot drift from the wire format."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import msgspec
+
+from agentcron import __version__
+from agentcron.api.schemas import BotWrite, ContactWrite, ConversationWrite, TaskWrite
+from agentcron.store.resources import BOT, CONTACT, CONVERSATION, EXECUTION, MESSAGE, TASK, Resource
+
+_KIND_SCHEMA = {
+    "json": {},
+    "bool": {"type": ["boolean", "null"]},
+    "iso": {"type": ["string", "null"], "format": "date-time"},
+    "text": {"type": "string"},
+}
+
+
+def _resource_schema(res: Resource) -> dict[str, Any]:
+    props: dict[str, Any] = {}
+    for f in res.fields:
+        if f.kind in _KIND_SCHEMA:
+            props[f.wire] = _KIND_SCHEMA[f.kind]
+        elif f.wire.endswith("At") or f.wire in ("sessionDuration", "maxTime", "scheduledFor"):
+            props[f.wire] = {
+                "type": ["integer", "null"],
+                "description": "epoch milliseconds" if f.wire.endswith("At") else "milliseconds",
+            }
+        elif f.wire in (
+            "maxIterations",
+            "missedCount",
+            "attempt",
+            "inputTokens",
+            "outputTokens",
+            "modelRequests",
+        ):
+            props[f.wire] = {"type": ["integer", "null"]}
+        else:
+            props[f.wire] = {"type": ["string", "null"]}
+    for required in ("id", "createdAt", "updatedAt"):
+        props[required] = {
+            **props[required],
+            "type": props[required]["type"][0]
+            if isinstance(props[required]["type"], list)
+            else props[required]["type"],
+        }
+    return {"type": "object", "properties": props, "required": [f.wire for f in res.fields]}
+
+
+def _list_schema(ref: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {"items": {"type": "array", "items": {"$ref": ref}}, "cursor": {"type": "string"}},
+        "required": ["items", "cursor"],
+    }
+
+
+_ERROR = {
+    "description": "Error",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+}
+_ID = {
+    "description": "OK",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/IdResult"}}},
+}
+
+
+def _op(
+    op_id: str, ok: dict[str, Any], body: str | None = None, params: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "operationId": op_id,
+        "responses": {"200": ok, "400": _ERROR, "401": _ERROR, "404": _ERROR},
+    }
+    if body:
+        op["requestBody"] = {
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{body}"}}}
+        }
+    if params:
+        op["parameters"] = params
+    return op
+
+
+def _path_param(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+_LIST_PARAMS = [
+    {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+    {"name": "order", "in": "query", "schema": {"type": "string", "enum": ["asc", "desc"]}},
+    {"name": "take", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+]
+
+
+def _ok(ref: str) -> dict[str, Any]:
+    return {
+        "description": "OK",
+        "content": {
+            "application/json": {"schema": {"$ref": ref}},
+            "application/jsonl": {"schema": {"type": "string"}},
+            "text/csv": {"schema": {"type": "string"}},
+        },
+    }
+
+
+@lru_cache(maxsize=1)
+def openapi_document() -> dict[str, Any]:
+    (task_w, bot_w, contact_w, conv_w), components = msgspec.json.schema_components(
+        [TaskWrite, BotWrite, ContactWrite, ConversationWrite], ref_template="#/components/schemas/{name}"
+    )
+    del task_w, bot_w, contact_w, conv_w
+    schemas: dict[str, Any] = dict(components)
+    schemas["Error"] = {
+        "type": "object",
+        "properties": {"message": {"type": "string"}, "code": {"type": "string"}},
+        "required": ["message", "code"],
+    }
+    schemas["IdResult"] = {"type": "object", "properties": {"id": {"type": "string"}}, "required": ["id"]}
+    paths: dict[str, Any] = {}
+    for res, write in (
+        (TASK, "TaskWrite"),
+        (BOT, "BotWrite"),
+        (CONTACT, "ContactWrite"),
+        (CONVERSATION, "ConversationWrite"),
+    ):
+        title = res.name.capitalize()
+        schemas[title] = _resource_schema(res)
+        schemas[f"{title}List"] = _list_schema(f"#/components/schemas/{title}")
+        base = f"/api/v1/{res.name}"
+        pid = [_path_param(f"{res.name}Id")]
+        paths[f"{base}/create"] = {"post": _op(f"{res.name}Create", _ID, write)}
+        paths[f"{base}/list"] = {
+            "get": _op(f"{res.name}List", _ok(f"#/components/schemas/{title}List"), params=_LIST_PARAMS)
+        }
+        paths[f"{base}/{{{res.name}Id}}/fetch"] = {
+            "get": _op(f"{res.name}Fetch", _ok(f"#/components/schemas/{title}"), params=pid)
+        }
+        paths[f"{base}/{{{res.name}Id}}/update"] = {"post": _op(f"{res.name}Update", _ID, write, pid)}
+        paths[f"{base}/{{{res.name}Id}}/delete"] = {"post": _op(f"{res.name}Delete", _ID, params=pid)}
+    schemas["TaskExecution"] = _resource_schema(EXECUTION)
+    schemas["TaskExecutionList"] = _list_schema("#/components/schemas/TaskExecution")
+    schemas["Message"] = _resource_schema(MESSAGE)
+    schemas["MessageList"] = _list_schema("#/components/schemas/Message")
+    tid = [_path_param("taskId")]
+    paths["/api/v1/task/export"] = {
+        "get": _op("taskExport", _ok("#/components/schemas/TaskList"), params=_LIST_PARAMS)
+    }
+    paths["/api/v1/contact/{contactId}/task/list"] = {
+        "get": _op(
+            "contactTaskList",
+            _ok("#/components/schemas/TaskList"),
+            params=[_path_param("contactId"), *_LIST_PARAMS],
+        )
+    }
+    paths["/api/v1/conversation/{conversationId}/message/list"] = {
+        "get": _op(
+            "conversationMessageList",
+            _ok("#/components/schemas/MessageList"),
+            params=[_path_param("conversationId"), *_LIST_PARAMS],
+        )
+    }
+    paths["/api/v1/task/{taskId}/trigger"] = {"post": _op("taskTrigger", _ID, params=tid)}
+    paths["/api/v1/task/{taskId}/cancel"] = {"post": _op("taskCancel", _ID, params=tid)}
+    paths["/api/v1/task/{taskId}/execution/list"] = {
+        "get": _op(
+            "taskExecutionList", _ok("#/components/schemas/TaskExecutionList"), params=[*tid, *_LIST_PARAMS]
+        )
+    }
+    paths["/api/v1/task/{taskId}/execution/{executionId}/cancel"] = {
+        "post": _op("taskExecutionCancel", _ID, params=[*tid, _path_param("executionId")])
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "agentcron", "version": __version__},
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "security": [{"bearer": []}],
+        "paths": paths,
+    }

@@ -1,0 +1,105 @@
+"""Bots, contacts and conversations: the neighbour resources tasks reference."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response, get
+from litestar.handlers import HTTPRouteHandler
+
+from agentcron import ids
+from agentcron.api.context import AppContext, authed
+from agentcron.api.crud import ResourceApi, check_bot_contact, require_ref, routes
+from agentcron.api.paging import parse_list_query, respond_list
+from agentcron.api.schemas import BotWrite, ContactWrite, ConversationWrite
+from agentcron.api.wire import negotiate
+from agentcron.errors import not_found
+from agentcron.store.base import ListQuery
+from agentcron.store.db import Row, Tx
+from agentcron.store.resources import BOT, CONTACT, CONVERSATION, MESSAGE, TASK
+
+
+def _unlink_tasks(column: str) -> Any:
+    async def on_delete(ctx: AppContext, tx: Tx, account_id: str, row: Row) -> bool:
+        # Tasks keep existing without the deleted bot/contact (like a foreign key ON DELETE SET NULL).
+        await tx.execute(
+            f"UPDATE tasks SET {column} = NULL WHERE account_id = $1 AND {column} = $2", account_id, row["id"]
+        )
+        return False
+
+    return on_delete
+
+
+async def _contact_defaults(
+    ctx: AppContext, tx: Tx, account_id: str, fields: dict[str, Any], existing: Row | None, now: int
+) -> dict[str, Any]:
+    # The SDK types declare `fingerprint` a required string on every contact: mint one if none is sent.
+    if existing is None and not fields.get("fingerprint"):
+        return {"fingerprint": ids.new_id(now)}
+    if existing is not None and "fingerprint" in fields and not fields["fingerprint"]:
+        return {"fingerprint": existing["fingerprint"]}
+    return {}
+
+
+async def _conversation_refs(
+    ctx: AppContext, tx: Tx, account_id: str, fields: dict[str, Any], existing: Row | None, now: int
+) -> dict[str, Any]:
+    await check_bot_contact(ctx, tx, account_id, fields)
+    if fields.get("taskId") is not None:
+        await require_ref(ctx, tx, account_id, TASK, fields["taskId"], "Task")
+    return {}
+
+
+async def _conversation_messages(
+    ctx: AppContext, tx: Tx, account_id: str, conversation_id: str, fields: dict[str, Any], now: int
+) -> None:
+    for i, message in enumerate(fields.get("messages") or []):
+        await ctx.store.insert(
+            MESSAGE,
+            {
+                "id": ids.new_id(now + i),
+                "account_id": account_id,
+                "conversation_id": conversation_id,
+                "type": message.type,
+                "text": message.text,
+                "meta": None,
+                # Keep the given order: ids embed created_at (the cursor), so space messages 1 ms apart.
+                "created_at": now + i,
+                "updated_at": now,
+            },
+            tx,
+        )
+
+
+BOTS = ResourceApi(
+    BOT, BotWrite, json_fields=frozenset({"meta", "abilities"}), on_delete=_unlink_tasks("bot_id")
+)
+CONTACTS = ResourceApi(
+    CONTACT, ContactWrite, prepare=_contact_defaults, on_delete=_unlink_tasks("contact_id")
+)
+CONVERSATIONS = ResourceApi(
+    CONVERSATION,
+    ConversationWrite,
+    filters={"botId": "bot_id", "contactId": "contact_id", "taskId": "task_id"},
+    prepare=_conversation_refs,
+    after_create=_conversation_messages,
+)
+
+
+@get("/api/v1/conversation/{conversation_id:str}/message/list", operation_id="conversationMessageList")
+async def message_list(request: Request[Any, Any, Any], conversation_id: str) -> Response[Any]:
+    ctx, account_id = await authed(request)
+    fmt = negotiate(request)
+    if not await ctx.store.exists(CONVERSATION, account_id, conversation_id):
+        raise not_found()
+    query, total = parse_list_query(request)
+
+    async def fetch(q: ListQuery) -> list[dict[str, Any]]:
+        rows = await ctx.store.list_page(MESSAGE, account_id, q, parent_id=conversation_id)
+        return [MESSAGE.to_wire(r) for r in rows]
+
+    return await respond_list(request, fmt, fetch, query, total)
+
+
+def resource_routes() -> list[HTTPRouteHandler]:
+    return [*routes(BOTS), *routes(CONTACTS), *routes(CONVERSATIONS), message_list]

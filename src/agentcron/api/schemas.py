@@ -1,0 +1,111 @@
+"""Request bodies, as msgspec Structs: types, ranges and unknown fields are rejected while decoding, with
+messages that name the field (``Expected `int` <= 3600000 - at `$.sessionDuration```).
+
+Every field defaults to UNSET so partial updates can tell "absent" from ``null``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
+
+Str = Annotated[str, Meta(max_length=65_536)]
+Name = Annotated[str, Meta(max_length=1_024)]
+Id = Annotated[str, Meta(max_length=64)]
+Ms = Annotated[int, Meta(ge=0)]
+MetaObj = dict[str, Any]
+
+
+class _Body(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    pass
+
+
+class Empty(_Body):
+    """Body of delete/cancel calls: the SDKs send ``{}``."""
+
+
+class TaskWrite(_Body):
+    name: Name | None | UnsetType = UNSET
+    description: Str | None | UnsetType = UNSET
+    blueprintId: Id | None | UnsetType = UNSET
+    botId: Id | None | UnsetType = UNSET
+    contactId: Id | None | UnsetType = UNSET
+    schedule: Annotated[str, Meta(max_length=256)] | None | UnsetType = UNSET
+    timezone: Annotated[str, Meta(max_length=64)] | None | UnsetType = UNSET
+    expiresAt: Ms | None | UnsetType = UNSET
+    sessionDuration: Annotated[int, Meta(ge=0, le=3_600_000)] | None | UnsetType = UNSET
+    maxIterations: Annotated[int, Meta(ge=0, le=100_000)] | None | UnsetType = UNSET
+    maxTime: Annotated[int, Meta(ge=0, le=86_400_000)] | None | UnsetType = UNSET
+    maxCalls: Annotated[int, Meta(ge=0, le=100_000)] | None | UnsetType = UNSET
+    meta: MetaObj | None | UnsetType = UNSET
+    # Extensions:
+    overlapPolicy: Literal["skip", "queue", "allow", "cancelPrevious"] | UnsetType = UNSET
+    misfirePolicy: Literal["coalesce", "skip", "all"] | UnsetType = UNSET
+
+
+class Ability(msgspec.Struct, forbid_unknown_fields=True):
+    """One tool a bot may use (extension). ``type`` selects the tool; ``config`` is its settings."""
+
+    type: Literal["time", "fetch", "http", "wait", "mcp"]
+    name: Annotated[str, Meta(max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")] | None = None
+    description: Str | None = None
+    config: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class BotWrite(_Body):
+    name: Name | None | UnsetType = UNSET
+    description: Str | None | UnsetType = UNSET
+    alias: Name | None | UnsetType = UNSET
+    blueprintId: Id | None | UnsetType = UNSET
+    backstory: Str | None | UnsetType = UNSET
+    model: Annotated[str, Meta(max_length=256)] | None | UnsetType = UNSET
+    datasetId: Id | None | UnsetType = UNSET
+    skillsetId: Id | None | UnsetType = UNSET
+    privacy: bool | None | UnsetType = UNSET
+    moderation: bool | None | UnsetType = UNSET
+    visibility: Literal["private", "protected", "public"] | None | UnsetType = UNSET
+    abilities: Annotated[list[Ability], Meta(max_length=64)] | None | UnsetType = UNSET
+    meta: MetaObj | None | UnsetType = UNSET
+
+
+class ContactWrite(_Body):
+    name: Name | None | UnsetType = UNSET
+    description: Str | None | UnsetType = UNSET
+    fingerprint: Annotated[str, Meta(max_length=256)] | None | UnsetType = UNSET
+    email: Annotated[str, Meta(max_length=320)] | None | UnsetType = UNSET
+    phone: Annotated[str, Meta(max_length=64)] | None | UnsetType = UNSET
+    nick: Name | None | UnsetType = UNSET
+    preferences: Str | None | UnsetType = UNSET
+    verifiedAt: Ms | None | UnsetType = UNSET
+    meta: MetaObj | None | UnsetType = UNSET
+
+
+class ConversationMessage(msgspec.Struct, forbid_unknown_fields=True):
+    type: Literal["user", "bot", "context", "instruction", "backstory", "activity"]
+    text: Str
+
+
+class ConversationWrite(_Body):
+    name: Name | None | UnsetType = UNSET
+    description: Str | None | UnsetType = UNSET
+    botId: Id | None | UnsetType = UNSET
+    contactId: Id | None | UnsetType = UNSET
+    taskId: Id | None | UnsetType = UNSET
+    meta: MetaObj | None | UnsetType = UNSET
+    messages: Annotated[list[ConversationMessage], Meta(max_length=1000)] | UnsetType = UNSET
+
+
+class SubscribeBody(_Body):
+    historyLength: Annotated[int, Meta(ge=0, le=1000)] = 0
+
+
+def present(body: msgspec.Struct) -> dict[str, Any]:
+    """The fields the client actually sent (UNSET ones dropped), by wire name."""
+    return {f: v for f in body.__struct_fields__ if (v := getattr(body, f)) is not UNSET}
+
+
+def clean_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    """Drop keys starting with ``_`` or another non-word character (contract: such keys are reserved)."""
+    return {k: v for k, v in meta.items() if k and (k[0].isalnum())}

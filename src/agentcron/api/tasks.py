@@ -1,0 +1,149 @@
+"""Task configuration endpoints: create, list, export, fetch, update, delete, contact/{id}/task/list.
+
+Run-related endpoints (trigger, cancel, executions, subscribe) live in `agentcron.api.runs`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response, get
+from litestar.handlers import HTTPRouteHandler
+
+from agentcron.api.context import AppContext, authed
+from agentcron.api.crud import ResourceApi, check_bot_contact, routes
+from agentcron.api.paging import parse_list_query, respond_list
+from agentcron.api.schemas import TaskWrite
+from agentcron.api.wire import negotiate
+from agentcron.errors import ApiError, not_found
+from agentcron.schedule import ScheduleError
+from agentcron.slots import next_slot
+from agentcron.store.base import ListQuery
+from agentcron.store.db import Row, Tx
+from agentcron.store.resources import CONTACT, TASK, TASK_EXPORT_OMIT
+
+TASK_FILTERS = {
+    "botId": "bot_id",
+    "contactId": "contact_id",
+    "status": "status",
+    "blueprintId": "blueprint_id",
+}
+
+
+async def prepare_task(
+    ctx: AppContext, tx: Tx, account_id: str, fields: dict[str, Any], existing: Row | None, now: int
+) -> dict[str, Any]:
+    """Validate references and the schedule; derive ``next_run_at``.
+
+    Raises `ApiError` 404 for a bot/contact this account does not have, 400 ``Invalid schedule: ...`` /
+    ``Invalid timezone: ...`` for a schedule or timezone that cannot be evaluated. ``nextRunAt`` is
+    recomputed from ``now`` whenever the schedule or the timezone is written (null when no future slot).
+    """
+    await check_bot_contact(ctx, tx, account_id, fields)
+    out: dict[str, Any] = {}
+    if fields.get("maxIterations") == 0:
+        out["max_iterations"] = None  # contract: 0 means null
+    for wire, column in (("schedule", "schedule"), ("timezone", "timezone")):
+        if wire in fields:
+            out[column] = fields[wire].strip() if fields[wire] else None
+    if existing is None or "schedule" in fields or "timezone" in fields:
+        schedule = out.get("schedule", existing["schedule"] if existing else None)
+        timezone = out.get("timezone", existing["timezone"] if existing else None)
+        try:
+            out["next_run_at"] = next_slot(schedule, timezone, now)
+        except ScheduleError as e:
+            raise ApiError(400, str(e)) from None
+    return out
+
+
+async def delete_task(ctx: AppContext, tx: Tx, account_id: str, row: Row) -> bool:
+    """Hard delete, except while an execution runs: then queued executions are cancelled, the task
+    vanishes from the API at once (``deleted_at``) and the worker removes it when the run ends."""
+    now = ctx.clock.now_ms()
+    running = await tx.fetchrow(
+        "SELECT id FROM task_executions WHERE task_id = $1 AND state = 'running' LIMIT 1", row["id"]
+    )
+    if running is not None:
+        await tx.execute(
+            "UPDATE task_executions SET state = 'done', status = 'canceled', outcome = 'failure', "
+            "summary = 'Task deleted before this execution started', completed_at = $2, updated_at = $2 "
+            "WHERE task_id = $1 AND state = 'queued'",
+            row["id"],
+            now,
+        )
+        await tx.execute(
+            "UPDATE tasks SET deleted_at = $2, next_run_at = NULL, updated_at = $2 WHERE id = $1",
+            row["id"],
+            now,
+        )
+        return True
+    await tx.execute("DELETE FROM task_executions WHERE task_id = $1", row["id"])
+    await tx.execute("DELETE FROM task_events WHERE task_id = $1", row["id"])
+    return False
+
+
+def _wake_scheduler(ctx: AppContext) -> None:
+    wake = ctx.services.get("wake_scheduler")
+    if wake is not None:
+        wake()
+
+
+async def _after_task_create(
+    ctx: AppContext, tx: Tx, account_id: str, task_id: str, fields: dict[str, Any], now: int
+) -> None:
+    _wake_scheduler(ctx)
+
+
+async def _prepare_and_wake(
+    ctx: AppContext, tx: Tx, account_id: str, fields: dict[str, Any], existing: Row | None, now: int
+) -> dict[str, Any]:
+    out = await prepare_task(ctx, tx, account_id, fields, existing, now)
+    if "next_run_at" in out and existing is not None:
+        _wake_scheduler(ctx)
+    return out
+
+
+TASKS = ResourceApi(
+    TASK,
+    TaskWrite,
+    filters=TASK_FILTERS,
+    prepare=_prepare_and_wake,
+    on_delete=delete_task,
+    after_create=_after_task_create,
+)
+
+
+@get("/api/v1/task/export", operation_id="taskExport")
+async def export_tasks(request: Request[Any, Any, Any]) -> Response[Any]:
+    """Task configurations without run state; the format comes only from Accept (CSV renders meta as
+    YAML)."""
+    ctx, account_id = await authed(request)
+    fmt = negotiate(request)
+    query, total = parse_list_query(request, TASK_FILTERS)
+
+    async def fetch(q: ListQuery) -> list[dict[str, Any]]:
+        rows = await ctx.store.list_page(TASK, account_id, q)
+        return [TASK.to_wire(r, TASK_EXPORT_OMIT) for r in rows]
+
+    return await respond_list(request, fmt, fetch, query, total, yaml_meta=True)
+
+
+@get("/api/v1/contact/{contact_id:str}/task/list", operation_id="contactTaskList")
+async def contact_task_list(request: Request[Any, Any, Any], contact_id: str) -> Response[Any]:
+    ctx, account_id = await authed(request)
+    fmt = negotiate(request)
+    if not await ctx.store.exists(CONTACT, account_id, contact_id):
+        raise not_found()
+    query, total = parse_list_query(request, TASK_FILTERS)
+    query.equals["contact_id"] = [contact_id]
+
+    async def fetch(q: ListQuery) -> list[dict[str, Any]]:
+        return [TASK.to_wire(r) for r in await ctx.store.list_page(TASK, account_id, q)]
+
+    return await respond_list(request, fmt, fetch, query, total)
+
+
+def task_routes() -> list[HTTPRouteHandler]:
+    # export must be registered before the generic /{item_id}/... routes are matched; Litestar matches
+    # static segments first, so order here is only for readability.
+    return [export_tasks, contact_task_list, *routes(TASKS)]

@@ -1,0 +1,91 @@
+"""Wire helpers shared by every resource: JSON bodies in and out, the error envelope, Accept negotiation."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import HTTPException
+
+from agentcron.errors import CODES, ApiError
+
+T = TypeVar("T")
+
+_encoder = msgspec.json.Encoder()
+JSON = "application/json"
+JSONL = "application/jsonl"
+
+
+def json_response(data: Any, status: int = 200) -> Response[bytes]:
+    return Response(content=_encoder.encode(data), status_code=status, media_type=JSON)
+
+
+def encode(data: Any) -> bytes:
+    return _encoder.encode(data)
+
+
+def error_body(status: int, message: str, code: str | None = None) -> Response[bytes]:
+    body = {"message": message, "code": code or CODES.get(status, f"ERROR_{status}")}
+    return Response(content=_encoder.encode(body), status_code=status, media_type=JSON)
+
+
+async def read_body(request: Request[Any, Any, Any], type_: type[T]) -> T:
+    """Decode the request body into ``type_``. An empty body reads as ``{}``.
+
+    Raises `ApiError` 400 with msgspec's explanation (which field, what was expected) on bad JSON,
+    wrong types, out-of-range values or unknown fields.
+    """
+    raw = await request.body()
+    if not raw.strip():
+        raw = b"{}"
+    try:
+        return msgspec.json.decode(raw, type=type_)
+    except msgspec.ValidationError as e:
+        raise ApiError(400, f"Invalid request body: {e}") from None
+    except msgspec.DecodeError as e:
+        raise ApiError(400, f"Invalid JSON body: {e}") from None
+
+
+FORMATS = {
+    "": "json",
+    "*/*": "json",
+    "application/json": "json",
+    "application/*": "json",
+    "application/jsonl": "jsonl",
+    "application/x-ndjson": "jsonl",
+    "text/csv": "csv",
+    "text/event-stream": "sse",
+}
+
+
+def negotiate(request: Request[Any, Any, Any]) -> str:
+    """The response format chosen by the first Accept value: json, jsonl, csv or sse.
+
+    Raises `ApiError` 400 ``Unsupported accept header`` for anything else (as the reference server)."""
+    accept = request.headers.get("accept", "")
+    first = accept.split(",", 1)[0].split(";", 1)[0].strip().lower()
+    fmt = FORMATS.get(first)
+    if fmt is None:
+        raise ApiError(400, f"Unsupported accept header: {first!r}")
+    return fmt
+
+
+def handle_api_error(_: Request[Any, Any, Any], exc: ApiError) -> Response[bytes]:
+    return error_body(exc.status, exc.message, exc.code)
+
+
+def handle_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
+    status = exc.status_code
+    messages = {
+        404: "Not found",
+        405: "Method not allowed",
+        413: "Request body too large",
+    }
+    message = messages.get(status) or (exc.detail if isinstance(exc.detail, str) else "Bad request")
+    return error_body(status, message)
+
+
+def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    request.logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    return error_body(500, "Internal server error")

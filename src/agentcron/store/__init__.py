@@ -1,0 +1,1 @@
+"""Persistence: one `Store` interface (`base.py`), SQLite and PostgreSQL implementations."""

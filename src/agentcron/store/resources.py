@@ -1,0 +1,210 @@
+"""Wire shapes of the stored resources: which column backs which JSON field, and how values convert.
+
+Every field is always present in the output (``null`` when empty), as the contract requires.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from agentcron.store.db import Row
+
+
+def _json_out(v: Any) -> Any:
+    return None if v is None else msgspec.json.decode(v) if isinstance(v, str | bytes) else v
+
+
+def _bool_out(v: Any) -> Any:
+    return None if v is None else bool(v)
+
+
+def _iso_out(v: Any) -> Any:
+    # PyPI chatbotkit 0.6 asserts ISO strings for execution completedAt/resumeAt (see README).
+    if v is None:
+        return None
+    return datetime.fromtimestamp(v / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _default_out(v: Any) -> Any:
+    return "" if v is None else v
+
+
+_CONVERTERS: dict[str, Callable[[Any], Any] | None] = {
+    "value": None,
+    "json": _json_out,
+    "bool": _bool_out,
+    "iso": _iso_out,
+    "text": _default_out,
+}
+
+
+def json_in(v: Any) -> str | None:
+    """Encode a JSON column value for storage (a str, which both sqlite3 and asyncpg's jsonb accept)."""
+    return None if v is None else msgspec.json.encode(v).decode()
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    wire: str
+    column: str
+    kind: str = "value"
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    name: str
+    table: str
+    fields: tuple[Field, ...]
+    #: Column scoping a list besides the account (executions by task, messages by conversation).
+    parent: str | None = None
+    #: Extra condition every API read adds (tasks being deleted are already gone for the API).
+    visible: str = ""
+
+    @property
+    def columns_sql(self) -> str:
+        return ", ".join(f.column for f in self.fields)
+
+    def to_wire(self, row: Row, omit: frozenset[str] = frozenset()) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in self.fields:
+            if f.wire in omit:
+                continue
+            conv = _CONVERTERS[f.kind]
+            v = row[f.column]
+            out[f.wire] = v if conv is None else conv(v)
+        return out
+
+    def has(self, wire: str) -> bool:
+        return any(f.wire == wire for f in self.fields)
+
+    def column_for(self, wire: str) -> str:
+        for f in self.fields:
+            if f.wire == wire:
+                return f.column
+        raise KeyError(wire)
+
+
+def _f(wire: str, column: str, kind: str = "value") -> Field:
+    return Field(wire, column, kind)
+
+
+_COMMON_HEAD = (_f("id", "id"), _f("name", "name", "text"), _f("description", "description", "text"))
+_COMMON_TAIL = (_f("meta", "meta", "json"), _f("createdAt", "created_at"), _f("updatedAt", "updated_at"))
+
+BOT = Resource(
+    "bot",
+    "bots",
+    _COMMON_HEAD
+    + (
+        _f("alias", "alias"),
+        _f("blueprintId", "blueprint_id"),
+        _f("backstory", "backstory"),
+        _f("model", "model"),
+        _f("datasetId", "dataset_id"),
+        _f("skillsetId", "skillset_id"),
+        _f("privacy", "privacy", "bool"),
+        _f("moderation", "moderation", "bool"),
+        _f("visibility", "visibility"),
+        _f("abilities", "abilities", "json"),
+    )
+    + _COMMON_TAIL,
+)
+
+CONTACT = Resource(
+    "contact",
+    "contacts",
+    _COMMON_HEAD
+    + (
+        _f("fingerprint", "fingerprint"),
+        _f("email", "email"),
+        _f("phone", "phone"),
+        _f("nick", "nick"),
+        _f("preferences", "preferences"),
+        _f("verifiedAt", "verified_at"),
+    )
+    + _COMMON_TAIL,
+)
+
+CONVERSATION = Resource(
+    "conversation",
+    "conversations",
+    _COMMON_HEAD
+    + (
+        _f("botId", "bot_id"),
+        _f("contactId", "contact_id"),
+        _f("taskId", "task_id"),
+        _f("expiresAt", "expires_at"),
+    )
+    + _COMMON_TAIL,
+)
+
+MESSAGE = Resource(
+    "message",
+    "messages",
+    (_f("id", "id"), _f("type", "type"), _f("text", "text")) + _COMMON_TAIL,
+    parent="conversation_id",
+)
+
+TASK = Resource(
+    "task",
+    "tasks",
+    _COMMON_HEAD
+    + (
+        _f("blueprintId", "blueprint_id"),
+        _f("botId", "bot_id"),
+        _f("contactId", "contact_id"),
+        _f("schedule", "schedule"),
+        _f("timezone", "timezone"),
+        _f("sessionDuration", "session_duration"),
+        _f("maxIterations", "max_iterations"),
+        _f("maxTime", "max_time"),
+        _f("status", "status"),
+        _f("outcome", "outcome"),
+        _f("lastRunAt", "last_run_at"),
+        _f("nextRunAt", "next_run_at"),
+        _f("expiresAt", "expires_at"),
+        # Extensions (ignored by both official SDKs):
+        _f("overlapPolicy", "overlap_policy"),
+        _f("misfirePolicy", "misfire_policy"),
+        _f("missedCount", "missed_count"),
+    )
+    + _COMMON_TAIL,
+    visible=" AND deleted_at IS NULL",
+)
+
+#: Fields the contract leaves out of ``task/export`` (run state is not configuration).
+TASK_EXPORT_OMIT = frozenset(
+    {"status", "outcome", "lastRunAt", "nextRunAt", "expiresAt", "blueprintId", "missedCount"}
+)
+
+EXECUTION = Resource(
+    "execution",
+    "task_executions",
+    _COMMON_HEAD
+    + (
+        _f("taskId", "task_id"),
+        _f("conversationId", "conversation_id"),
+        _f("status", "status"),
+        _f("outcome", "outcome"),
+        _f("summary", "summary"),
+        _f("completedAt", "completed_at", "iso"),
+        _f("resumeAt", "resume_at", "iso"),
+        # Extensions:
+        _f("trigger", "kind"),
+        _f("reason", "reason"),
+        _f("scheduledFor", "scheduled_for"),
+        _f("missedCount", "missed_count"),
+        _f("startedAt", "started_at"),
+        _f("attempt", "attempt"),
+        _f("inputTokens", "input_tokens"),
+        _f("outputTokens", "output_tokens"),
+        _f("modelRequests", "model_requests"),
+    )
+    + _COMMON_TAIL,
+    parent="task_id",
+)

@@ -1,0 +1,204 @@
+"""Table definitions (SQLAlchemy Core). The single source of the schema: Alembic migrations must produce
+exactly this (tests/test_migrations.py compares them). Runtime queries are hand-written SQL in the stores.
+
+All instants are BIGINT epoch milliseconds (UTC); JSON columns are JSONB on PostgreSQL, TEXT-backed JSON
+on SQLite.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = sa.MetaData()
+
+Json = sa.JSON().with_variant(JSONB(), "postgresql")
+
+
+def _ts(name: str, nullable: bool = True) -> sa.Column[int]:
+    return sa.Column(name, sa.BigInteger, nullable=nullable)
+
+
+accounts = sa.Table(
+    "accounts",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    _ts("created_at", False),
+)
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("account_id", sa.String(32), sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("secret_hash", sa.String(64), nullable=False, unique=True),
+    _ts("created_at", False),
+)
+
+bots = sa.Table(
+    "bots",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("account_id", sa.String(32), sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("alias", sa.Text, nullable=True),
+    sa.Column("blueprint_id", sa.String(64), nullable=True),
+    sa.Column("backstory", sa.Text, nullable=True),
+    sa.Column("model", sa.Text, nullable=True),
+    sa.Column("dataset_id", sa.String(64), nullable=True),
+    sa.Column("skillset_id", sa.String(64), nullable=True),
+    sa.Column("privacy", sa.Boolean, nullable=True),
+    sa.Column("moderation", sa.Boolean, nullable=True),
+    sa.Column("visibility", sa.Text, nullable=True),
+    sa.Column("abilities", Json, nullable=True),
+    sa.Column("meta", Json, nullable=True),
+    _ts("created_at", False),
+    _ts("updated_at", False),
+    sa.Index("ix_bots_account_created", "account_id", "created_at", "id"),
+)
+
+contacts = sa.Table(
+    "contacts",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("account_id", sa.String(32), sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("fingerprint", sa.Text, nullable=True),
+    sa.Column("email", sa.Text, nullable=True),
+    sa.Column("phone", sa.Text, nullable=True),
+    sa.Column("nick", sa.Text, nullable=True),
+    sa.Column("preferences", sa.Text, nullable=True),
+    _ts("verified_at"),
+    sa.Column("meta", Json, nullable=True),
+    _ts("created_at", False),
+    _ts("updated_at", False),
+    sa.Index("ix_contacts_account_created", "account_id", "created_at", "id"),
+)
+
+tasks = sa.Table(
+    "tasks",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("account_id", sa.String(32), sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("blueprint_id", sa.String(64), nullable=True),
+    sa.Column("bot_id", sa.String(32), nullable=True),
+    sa.Column("contact_id", sa.String(32), nullable=True),
+    sa.Column("schedule", sa.Text, nullable=True),
+    sa.Column("timezone", sa.Text, nullable=True),
+    sa.Column("session_duration", sa.BigInteger, nullable=True),
+    sa.Column("max_iterations", sa.Integer, nullable=True),
+    sa.Column("max_time", sa.BigInteger, nullable=True),
+    sa.Column("max_calls", sa.Integer, nullable=True),
+    sa.Column("overlap_policy", sa.String(16), nullable=False, server_default="skip"),
+    sa.Column("misfire_policy", sa.String(16), nullable=False, server_default="coalesce"),
+    sa.Column("meta", Json, nullable=True),
+    sa.Column("status", sa.String(16), nullable=False, server_default="idle"),
+    sa.Column("outcome", sa.String(16), nullable=False, server_default="pending"),
+    #: Slots missed while the service was down, covered by the last catch-up run.
+    sa.Column("missed_count", sa.Integer, nullable=False, server_default="0"),
+    _ts("last_run_at"),
+    _ts("next_run_at"),
+    _ts("expires_at"),
+    #: Set by delete while an execution runs: the task disappears when that execution ends.
+    _ts("deleted_at"),
+    _ts("created_at", False),
+    _ts("updated_at", False),
+    sa.Index("ix_tasks_account_created", "account_id", "created_at", "id"),
+    sa.Index("ix_tasks_account_bot", "account_id", "bot_id"),
+    sa.Index("ix_tasks_account_contact", "account_id", "contact_id"),
+    sa.Index("ix_tasks_due", "next_run_at"),
+)
+
+conversations = sa.Table(
+    "conversations",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("account_id", sa.String(32), sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("bot_id", sa.String(32), nullable=True),
+    sa.Column("contact_id", sa.String(32), nullable=True),
+    sa.Column("task_id", sa.String(32), nullable=True),
+    sa.Column("meta", Json, nullable=True),
+    _ts("expires_at"),
+    _ts("created_at", False),
+    _ts("updated_at", False),
+    sa.Index("ix_conversations_account_created", "account_id", "created_at", "id"),
+)
+
+messages = sa.Table(
+    "messages",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("account_id", sa.String(32), nullable=False),
+    sa.Column(
+        "conversation_id",
+        sa.String(32),
+        sa.ForeignKey("conversations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("type", sa.String(16), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("meta", Json, nullable=True),
+    _ts("created_at", False),
+    _ts("updated_at", False),
+    sa.Index("ix_messages_conversation_created", "conversation_id", "created_at", "id"),
+)
+
+executions = sa.Table(
+    "task_executions",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("account_id", sa.String(32), nullable=False),
+    sa.Column("task_id", sa.String(32), nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("meta", Json, nullable=True),
+    sa.Column("conversation_id", sa.String(32), nullable=True),
+    #: Wire status: idle | running | canceled; wire outcome: pending | success | failure.
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    #: Internal life cycle: queued -> running -> done (skipped slots are born done).
+    sa.Column("state", sa.String(16), nullable=False),
+    #: schedule | trigger | catchup | skip
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("summary", sa.Text, nullable=True),
+    #: The slot this execution fires (NULL for manual triggers): unique per task, so firing is idempotent.
+    _ts("scheduled_for"),
+    sa.Column("missed_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("attempt", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("worker_id", sa.String(64), nullable=True),
+    _ts("lease_until"),
+    sa.Column("cancel_requested", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("input_tokens", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("output_tokens", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("model_requests", sa.Integer, nullable=False, server_default="0"),
+    _ts("started_at"),
+    _ts("completed_at"),
+    _ts("resume_at"),
+    _ts("created_at", False),
+    _ts("updated_at", False),
+    sa.UniqueConstraint("task_id", "scheduled_for", name="uq_task_executions_slot"),
+    sa.Index("ix_task_executions_task_created", "task_id", "created_at", "id"),
+    sa.Index("ix_task_executions_state", "state", "created_at"),
+    sa.Index("ix_task_executions_account_state", "account_id", "state"),
+    sa.Index("ix_task_executions_created", "created_at"),
+)
+
+task_events = sa.Table(
+    "task_events",
+    metadata,
+    sa.Column("task_id", sa.String(32), primary_key=True),
+    sa.Column("seq", sa.BigInteger, primary_key=True),
+    sa.Column("account_id", sa.String(32), nullable=False),
+    sa.Column("execution_id", sa.String(32), nullable=True),
+    sa.Column("type", sa.String(32), nullable=False),
+    sa.Column("data", Json, nullable=False),
+    _ts("created_at", False),
+)
