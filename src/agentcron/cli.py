@@ -28,7 +28,10 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", parents=[db], help="run the service (migrates first)")
     serve.add_argument("--host", help="bind address (env AGENTCRON_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (env AGENTCRON_PORT, default 8000)")
-    serve.add_argument("--role", choices=ROLES, help="which roles this process runs (env AGENTCRON_ROLE)")
+    serve.add_argument(
+        "--role",
+        help=f"'all' (default) or a comma list of {', '.join(ROLES[1:])} (env AGENTCRON_ROLE)",
+    )
 
     account = sub.add_parser("account", help="manage accounts").add_subparsers(dest="action", required=True)
     create = account.add_parser("create", parents=[db], help="create an account; prints its first API secret")

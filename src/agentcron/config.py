@@ -13,6 +13,7 @@ from typing import Any
 
 DEFAULT_DATABASE_URL = "sqlite:///./data/agentcron.db"
 ROLES = ("all", "api", "scheduler", "worker")
+ROLE_PARTS = ("api", "scheduler", "worker")
 
 
 class ConfigError(ValueError):
@@ -25,7 +26,7 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     host: str = "127.0.0.1"
     port: int = 8000
-    #: ``all`` runs API, scheduler and worker in one process; other values run one role.
+    #: ``all`` runs API, scheduler and worker in one process; else a comma list of those roles.
     role: str = "all"
     #: Largest accepted request body; bigger bodies get 413.
     max_body_bytes: int = 1_048_576
@@ -41,8 +42,12 @@ class Settings:
     worker_concurrency: int = 64
     #: Largest number of due slots one scheduler transaction claims.
     scheduler_batch: int = 1000
-    #: For ``misfirePolicy: all``: missed slots older than this are not replayed.
+    #: A slot fired later than this after its due time counts as missed (misfire policies apply).
+    misfire_grace_ms: int = 60_000
+    #: For ``misfirePolicy: all``: missed slots older than this are not replayed (at most 100 are).
     misfire_window_ms: int = 3_600_000
+    #: How often an idle scheduler/worker looks for work written by other processes.
+    poll_ms: int = 250
     #: On SIGTERM, how long running executions may finish before their leases are released.
     shutdown_grace_ms: int = 10_000
     #: Hosts/networks outbound HTTP abilities may reach even though they are private (comma list).
@@ -63,9 +68,17 @@ class Settings:
             values[f.name] = _convert(f.name, f.type, raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
         settings = cls(**values)
-        if settings.role not in ROLES:
-            raise ConfigError(f"AGENTCRON_ROLE must be one of {', '.join(ROLES)}, not {settings.role!r}")
+        parts = [p.strip() for p in settings.role.split(",") if p.strip()]
+        if not parts or any(p not in ROLES for p in parts):
+            raise ConfigError(
+                f"AGENTCRON_ROLE must be 'all' or a comma list of {', '.join(ROLE_PARTS)}, not {settings.role!r}"
+            )
         return settings
+
+    @property
+    def roles(self) -> frozenset[str]:
+        parts = {p.strip() for p in self.role.split(",") if p.strip()}
+        return frozenset(ROLE_PARTS) if "all" in parts else frozenset(parts)
 
     @property
     def is_postgres(self) -> bool:

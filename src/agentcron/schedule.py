@@ -220,11 +220,7 @@ def _parse(text: str, tz: zoneinfo.ZoneInfo) -> Schedule:
     if at is not None:
         return Schedule("once", text, None, at)
 
-    if (
-        cron_like
-        and all(_CRON_FIELD_LIKE.fullmatch(t) for t in tokens)
-        and (len(tokens) >= 2 or "*" in stripped)
-    ):
+    if cron_like and all(_CRON_FIELD_LIKE.fullmatch(t) for t in tokens) and (len(tokens) >= 2 or "*" in stripped):
         n = len(tokens)
         extra = " (seconds and year fields are not supported)" if n in (6, 7) else ""
         raise _invalid(
@@ -282,9 +278,7 @@ def _check_ranges(parts: list[str]) -> None:
             if len(pieces) == 2 and all(_NUMBER.fullmatch(p) for p in pieces):
                 start, end = int(pieces[0]), int(pieces[1])
                 if end < start:
-                    raise _invalid(
-                        f"cron field {name!r} range {start}-{end} is reversed (ranges do not wrap around)"
-                    )
+                    raise _invalid(f"cron field {name!r} range {start}-{end} is reversed (ranges do not wrap around)")
 
 
 def _validate_cron(expr: str) -> None:

@@ -39,9 +39,7 @@ def next_slot(schedule: str | None, timezone: str | None, after_ms: int) -> int 
     return None if found is None else _ms(found)
 
 
-def slots_between(
-    schedule: str | None, timezone: str | None, after_ms: int, until_ms: int, limit: int
-) -> list[int]:
+def slots_between(schedule: str | None, timezone: str | None, after_ms: int, until_ms: int, limit: int) -> list[int]:
     """Slots in ``(after_ms, until_ms]``, at most ``limit`` of them (oldest first)."""
     compiled = compile_schedule(schedule, timezone)
     if compiled is None:

@@ -13,6 +13,7 @@ from agentcron import __version__
 from agentcron.api.context import AppContext
 from agentcron.api.openapi import openapi_document
 from agentcron.api.resources import resource_routes
+from agentcron.api.runs import run_routes
 from agentcron.api.tasks import task_routes
 from agentcron.api.wire import handle_api_error, handle_http_exception, handle_unexpected, json_response
 from agentcron.errors import ApiError
@@ -31,9 +32,7 @@ _LANDING = """<!doctype html><html><head><meta charset="utf-8"><title>agentcron<
 async def landing(request: Request[Any, Any, Any]) -> str:
     if "application/json" in request.headers.get("accept", ""):
         return Response(  # type: ignore[return-value]
-            content=b'{"name":"agentcron","version":"'
-            + __version__.encode()
-            + b'","docs":"/api/v1/openapi.json"}',
+            content=b'{"name":"agentcron","version":"' + __version__.encode() + b'","docs":"/api/v1/openapi.json"}',
             media_type="application/json",
         )
     return _LANDING.format(version=__version__)
@@ -57,7 +56,15 @@ def create_app(
     on_shutdown: Sequence[Callable[[], Any]] = (),
 ) -> Litestar:
     app = Litestar(
-        route_handlers=[landing, healthz, openapi_json, *task_routes(), *resource_routes(), *extra_routes],
+        route_handlers=[
+            landing,
+            healthz,
+            openapi_json,
+            *task_routes(),
+            *run_routes(),
+            *resource_routes(),
+            *extra_routes,
+        ],
         exception_handlers={
             ApiError: handle_api_error,
             HTTPException: handle_http_exception,

@@ -151,13 +151,7 @@ def routes(api: ResourceApi, prefix: str = "/api/v1") -> list[HTTPRouteHandler]:
     return [
         post(f"{base}/create", name=f"{res.name}-create", operation_id=f"{res.name}Create")(create),
         get(f"{base}/list", name=f"{res.name}-list", operation_id=f"{res.name}List")(list_items),
-        get(f"{base}/{{item_id:str}}/fetch", name=f"{res.name}-fetch", operation_id=f"{res.name}Fetch")(
-            fetch_one
-        ),
-        post(f"{base}/{{item_id:str}}/update", name=f"{res.name}-update", operation_id=f"{res.name}Update")(
-            update
-        ),
-        post(f"{base}/{{item_id:str}}/delete", name=f"{res.name}-delete", operation_id=f"{res.name}Delete")(
-            delete
-        ),
+        get(f"{base}/{{item_id:str}}/fetch", name=f"{res.name}-fetch", operation_id=f"{res.name}Fetch")(fetch_one),
+        post(f"{base}/{{item_id:str}}/update", name=f"{res.name}-update", operation_id=f"{res.name}Update")(update),
+        post(f"{base}/{{item_id:str}}/delete", name=f"{res.name}-delete", operation_id=f"{res.name}Delete")(delete),
     ]

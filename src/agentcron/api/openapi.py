@@ -77,9 +77,7 @@ def _op(
         "responses": {"200": ok, "400": _ERROR, "401": _ERROR, "404": _ERROR},
     }
     if body:
-        op["requestBody"] = {
-            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{body}"}}}
-        }
+        op["requestBody"] = {"content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{body}"}}}}
     if params:
         op["parameters"] = params
     return op
@@ -146,9 +144,7 @@ def openapi_document() -> dict[str, Any]:
     schemas["Message"] = _resource_schema(MESSAGE)
     schemas["MessageList"] = _list_schema("#/components/schemas/Message")
     tid = [_path_param("taskId")]
-    paths["/api/v1/task/export"] = {
-        "get": _op("taskExport", _ok("#/components/schemas/TaskList"), params=_LIST_PARAMS)
-    }
+    paths["/api/v1/task/export"] = {"get": _op("taskExport", _ok("#/components/schemas/TaskList"), params=_LIST_PARAMS)}
     paths["/api/v1/contact/{contactId}/task/list"] = {
         "get": _op(
             "contactTaskList",
@@ -166,9 +162,7 @@ def openapi_document() -> dict[str, Any]:
     paths["/api/v1/task/{taskId}/trigger"] = {"post": _op("taskTrigger", _ID, params=tid)}
     paths["/api/v1/task/{taskId}/cancel"] = {"post": _op("taskCancel", _ID, params=tid)}
     paths["/api/v1/task/{taskId}/execution/list"] = {
-        "get": _op(
-            "taskExecutionList", _ok("#/components/schemas/TaskExecutionList"), params=[*tid, *_LIST_PARAMS]
-        )
+        "get": _op("taskExecutionList", _ok("#/components/schemas/TaskExecutionList"), params=[*tid, *_LIST_PARAMS])
     }
     paths["/api/v1/task/{taskId}/execution/{executionId}/cancel"] = {
         "post": _op("taskExecutionCancel", _ID, params=[*tid, _path_param("executionId")])

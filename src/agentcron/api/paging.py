@@ -32,6 +32,8 @@ def parse_list_query(
     Raises `ApiError` 400 for a non-integer ``take``, an unknown cursor form or a bad meta key.
     """
     params = request.query_params
+    if any("\x00" in k or "\x00" in v for k, v in params.multi_items()):
+        raise ApiError(400, "Invalid query: parameters must not contain NUL characters")
     take_raw = params.get("take")
     total: int | None = None
     if take_raw not in (None, ""):
@@ -39,7 +41,8 @@ def parse_list_query(
             total = int(take_raw)
         except ValueError:
             raise ApiError(400, f"Invalid take: {take_raw!r} is not an integer") from None
-        total = max(1, total)
+        # The reference computes ``take || 100``: 0 means "not given", not 1.
+        total = None if total == 0 else max(1, total)
     query = ListQuery(take=min(total or PAGE_MAX, PAGE_MAX))
     query.order = "asc" if params.get("order") == "asc" else "desc"
     cursor = params.get("cursor")

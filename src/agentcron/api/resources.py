@@ -71,12 +71,8 @@ async def _conversation_messages(
         )
 
 
-BOTS = ResourceApi(
-    BOT, BotWrite, json_fields=frozenset({"meta", "abilities"}), on_delete=_unlink_tasks("bot_id")
-)
-CONTACTS = ResourceApi(
-    CONTACT, ContactWrite, prepare=_contact_defaults, on_delete=_unlink_tasks("contact_id")
-)
+BOTS = ResourceApi(BOT, BotWrite, json_fields=frozenset({"meta", "abilities"}), on_delete=_unlink_tasks("bot_id"))
+CONTACTS = ResourceApi(CONTACT, ContactWrite, prepare=_contact_defaults, on_delete=_unlink_tasks("contact_id"))
 CONVERSATIONS = ResourceApi(
     CONVERSATION,
     ConversationWrite,

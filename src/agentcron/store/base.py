@@ -49,9 +49,7 @@ class Store:
     async def create_account(self, name: str, now: int) -> str:
         account_id = ids.new_id(now)
         async with self.db.tx(write=True) as tx:
-            await tx.execute(
-                "INSERT INTO accounts (id, name, created_at) VALUES ($1, $2, $3)", account_id, name, now
-            )
+            await tx.execute("INSERT INTO accounts (id, name, created_at) VALUES ($1, $2, $3)", account_id, name, now)
         return account_id
 
     async def find_account(self, ref: str) -> str | None:
@@ -106,6 +104,8 @@ class Store:
             await tx2.execute(sql, *row.values())
 
     async def get_row(self, res: Resource, account_id: str, id_: str, tx: Tx | None = None) -> Row | None:
+        if "\x00" in id_:
+            return None  # no id holds NUL, and PostgreSQL refuses it in a text parameter
         sql = f"SELECT * FROM {res.table} WHERE id = $1 AND account_id = $2{res.visible}"
         if tx is not None:
             return await tx.fetchrow(sql, id_, account_id)
@@ -113,12 +113,16 @@ class Store:
             return await tx2.fetchrow(sql, id_, account_id)
 
     async def get(self, res: Resource, account_id: str, id_: str) -> dict[str, Any] | None:
+        if "\x00" in id_:
+            return None
         sql = f"SELECT {res.columns_sql} FROM {res.table} WHERE id = $1 AND account_id = $2{res.visible}"
         async with self.db.tx() as tx:
             row = await tx.fetchrow(sql, id_, account_id)
         return None if row is None else res.to_wire(row)
 
     async def exists(self, res: Resource, account_id: str, id_: str, tx: Tx | None = None) -> bool:
+        if "\x00" in id_:
+            return False
         sql = f"SELECT 1 AS one FROM {res.table} WHERE id = $1 AND account_id = $2{res.visible}"
         if tx is not None:
             return await tx.fetchrow(sql, id_, account_id) is not None
@@ -129,6 +133,8 @@ class Store:
         self, res: Resource, account_id: str, id_: str, changes: dict[str, Any], tx: Tx | None = None
     ) -> bool:
         """Set ``changes`` (column -> value) on the row; False when it does not exist for this account."""
+        if "\x00" in id_:
+            return False
         if tx is None:
             async with self.db.tx(write=True) as tx2:
                 return await self.update(res, account_id, id_, changes, tx2)
@@ -139,6 +145,8 @@ class Store:
         return await tx.execute(sql, id_, account_id, *changes.values()) > 0
 
     async def delete(self, res: Resource, account_id: str, id_: str, tx: Tx | None = None) -> bool:
+        if "\x00" in id_:
+            return False
         sql = f"DELETE FROM {res.table} WHERE id = $1 AND account_id = $2{res.visible}"
         if tx is not None:
             return await tx.execute(sql, id_, account_id) > 0

@@ -178,9 +178,7 @@ TASK = Resource(
 )
 
 #: Fields the contract leaves out of ``task/export`` (run state is not configuration).
-TASK_EXPORT_OMIT = frozenset(
-    {"status", "outcome", "lastRunAt", "nextRunAt", "expiresAt", "blueprintId", "missedCount"}
-)
+TASK_EXPORT_OMIT = frozenset({"status", "outcome", "lastRunAt", "nextRunAt", "expiresAt", "blueprintId", "missedCount"})
 
 EXECUTION = Resource(
     "execution",

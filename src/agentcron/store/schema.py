@@ -112,6 +112,12 @@ tasks = sa.Table(
     sa.Index("ix_tasks_account_bot", "account_id", "bot_id"),
     sa.Index("ix_tasks_account_contact", "account_id", "contact_id"),
     sa.Index("ix_tasks_due", "next_run_at"),
+    sa.Index(
+        "ix_tasks_expires",
+        "expires_at",
+        postgresql_where=sa.text("expires_at IS NOT NULL"),
+        sqlite_where=sa.text("expires_at IS NOT NULL"),
+    ),
 )
 
 conversations = sa.Table(
@@ -186,9 +192,28 @@ executions = sa.Table(
     _ts("updated_at", False),
     sa.UniqueConstraint("task_id", "scheduled_for", name="uq_task_executions_slot"),
     sa.Index("ix_task_executions_task_created", "task_id", "created_at", "id"),
-    sa.Index("ix_task_executions_state", "state", "created_at"),
-    sa.Index("ix_task_executions_account_state", "account_id", "state"),
+    sa.Index("ix_task_executions_account_created", "account_id", "created_at"),
     sa.Index("ix_task_executions_created", "created_at"),
+    # Partial indexes stay small however long the history grows: the hot queries only touch live rows.
+    sa.Index(
+        "ix_task_executions_queued",
+        "created_at",
+        postgresql_where=sa.text("state = 'queued'"),
+        sqlite_where=sa.text("state = 'queued'"),
+    ),
+    sa.Index(
+        "ix_task_executions_running",
+        "lease_until",
+        postgresql_where=sa.text("state = 'running'"),
+        sqlite_where=sa.text("state = 'running'"),
+    ),
+    sa.Index(
+        "ix_task_executions_active",
+        "account_id",
+        "task_id",
+        postgresql_where=sa.text("state IN ('queued', 'running')"),
+        sqlite_where=sa.text("state IN ('queued', 'running')"),
+    ),
 )
 
 task_events = sa.Table(

@@ -78,12 +78,30 @@ def upgrade() -> None:
         sa.UniqueConstraint("task_id", "scheduled_for", name="uq_task_executions_slot"),
     )
     with op.batch_alter_table("task_executions", schema=None) as batch_op:
-        batch_op.create_index("ix_task_executions_account_state", ["account_id", "state"], unique=False)
-        batch_op.create_index("ix_task_executions_created", ["created_at"], unique=False)
-        batch_op.create_index("ix_task_executions_state", ["state", "created_at"], unique=False)
+        batch_op.create_index("ix_task_executions_account_created", ["account_id", "created_at"], unique=False)
         batch_op.create_index(
-            "ix_task_executions_task_created", ["task_id", "created_at", "id"], unique=False
+            "ix_task_executions_active",
+            ["account_id", "task_id"],
+            unique=False,
+            postgresql_where=sa.text("state IN ('queued', 'running')"),
+            sqlite_where=sa.text("state IN ('queued', 'running')"),
         )
+        batch_op.create_index("ix_task_executions_created", ["created_at"], unique=False)
+        batch_op.create_index(
+            "ix_task_executions_queued",
+            ["created_at"],
+            unique=False,
+            postgresql_where=sa.text("state = 'queued'"),
+            sqlite_where=sa.text("state = 'queued'"),
+        )
+        batch_op.create_index(
+            "ix_task_executions_running",
+            ["lease_until"],
+            unique=False,
+            postgresql_where=sa.text("state = 'running'"),
+            sqlite_where=sa.text("state = 'running'"),
+        )
+        batch_op.create_index("ix_task_executions_task_created", ["task_id", "created_at", "id"], unique=False)
 
     op.create_table(
         "api_tokens",
@@ -174,9 +192,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("conversations", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_conversations_account_created", ["account_id", "created_at", "id"], unique=False
-        )
+        batch_op.create_index("ix_conversations_account_created", ["account_id", "created_at", "id"], unique=False)
 
     op.create_table(
         "tasks",
@@ -217,6 +233,13 @@ def upgrade() -> None:
         batch_op.create_index("ix_tasks_account_contact", ["account_id", "contact_id"], unique=False)
         batch_op.create_index("ix_tasks_account_created", ["account_id", "created_at", "id"], unique=False)
         batch_op.create_index("ix_tasks_due", ["next_run_at"], unique=False)
+        batch_op.create_index(
+            "ix_tasks_expires",
+            ["expires_at"],
+            unique=False,
+            postgresql_where=sa.text("expires_at IS NOT NULL"),
+            sqlite_where=sa.text("expires_at IS NOT NULL"),
+        )
 
     op.create_table(
         "messages",
@@ -236,9 +259,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("messages", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_messages_conversation_created", ["conversation_id", "created_at", "id"], unique=False
-        )
+        batch_op.create_index("ix_messages_conversation_created", ["conversation_id", "created_at", "id"], unique=False)
 
 
 def downgrade() -> None:
@@ -248,6 +269,11 @@ def downgrade() -> None:
 
     op.drop_table("messages")
     with op.batch_alter_table("tasks", schema=None) as batch_op:
+        batch_op.drop_index(
+            "ix_tasks_expires",
+            postgresql_where=sa.text("expires_at IS NOT NULL"),
+            sqlite_where=sa.text("expires_at IS NOT NULL"),
+        )
         batch_op.drop_index("ix_tasks_due")
         batch_op.drop_index("ix_tasks_account_created")
         batch_op.drop_index("ix_tasks_account_contact")
@@ -269,9 +295,23 @@ def downgrade() -> None:
     op.drop_table("api_tokens")
     with op.batch_alter_table("task_executions", schema=None) as batch_op:
         batch_op.drop_index("ix_task_executions_task_created")
-        batch_op.drop_index("ix_task_executions_state")
+        batch_op.drop_index(
+            "ix_task_executions_running",
+            postgresql_where=sa.text("state = 'running'"),
+            sqlite_where=sa.text("state = 'running'"),
+        )
+        batch_op.drop_index(
+            "ix_task_executions_queued",
+            postgresql_where=sa.text("state = 'queued'"),
+            sqlite_where=sa.text("state = 'queued'"),
+        )
         batch_op.drop_index("ix_task_executions_created")
-        batch_op.drop_index("ix_task_executions_account_state")
+        batch_op.drop_index(
+            "ix_task_executions_active",
+            postgresql_where=sa.text("state IN ('queued', 'running')"),
+            sqlite_where=sa.text("state IN ('queued', 'running')"),
+        )
+        batch_op.drop_index("ix_task_executions_account_created")
 
     op.drop_table("task_executions")
     op.drop_table("task_events")

@@ -1,0 +1,1 @@
+"""Bot runtime: what happens inside one execution."""

@@ -1,0 +1,58 @@
+"""Housekeeping that keeps the system honest: reap runs whose worker died, prune old executions,
+delete expired tasks. Each step is one bounded batch; `Janitor.run` repeats them."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from agentcron.clock import Clock
+from agentcron.config import Settings
+from agentcron.store.runs import RunStore
+
+log = logging.getLogger("agentcron.janitor")
+DAY_MS = 86_400_000
+
+
+class Janitor:
+    def __init__(self, runs: RunStore, settings: Settings, clock: Clock) -> None:
+        self.runs = runs
+        self.settings = settings
+        self.clock = clock
+        self.stopping = False
+        self.on_reaped: Callable[[list[str]], None] | None = None
+
+    async def reap_once(self, now: int) -> list[str]:
+        reaped = await self.runs.reap(now)
+        if reaped:
+            log.warning("reaped %d execution(s) whose worker was lost", len(reaped))
+            if self.on_reaped is not None:
+                self.on_reaped(reaped)
+        return reaped
+
+    async def prune_once(self, now: int) -> int:
+        """One batch of retention pruning plus expired-task deletion; returns rows removed."""
+        removed = await self.runs.prune(now - self.settings.retention_days * DAY_MS)
+        removed += await self.runs.expire_tasks(now)
+        return removed
+
+    async def run(self) -> None:
+        # Reap often enough that a lost run ends within 2x its lease: lease expiry + one interval.
+        reap_every = max(0.2, self.settings.lease_ms / 6000)
+        ticks_per_prune = max(1, int(60 / reap_every))
+        tick = 0
+        while not self.stopping:
+            try:
+                now = self.clock.now_ms()
+                await self.reap_once(now)
+                if tick % ticks_per_prune == 0:
+                    # Bounded batches, yielding between them so pruning never stalls firing.
+                    for _ in range(100):
+                        if await self.prune_once(now) < 1000 or self.stopping:
+                            break
+                        await asyncio.sleep(0)
+            except Exception:
+                log.exception("janitor step failed")
+            tick += 1
+            await asyncio.sleep(reap_every)

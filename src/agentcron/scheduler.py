@@ -1,0 +1,203 @@
+"""The scheduler: fires due slots into queued executions, exactly once per (task, slot).
+
+`Scheduler.tick(now)` is one unit of work (one batch, one transaction) and is what tests drive with an
+injected clock; `Scheduler.run` is the thin loop around it. Firing is idempotent: an execution is unique
+on ``(task_id, scheduled_for)`` and the task's ``next_run_at`` advances in the same transaction, so a
+crash at any point either fires the slot once or not at all (and the next tick fires it).
+
+Policies, per task:
+- overlapPolicy (a slot comes due while an execution of the task is queued or running):
+  ``skip`` (default: record a skipped execution with reason ``overlap``), ``queue`` (run after it),
+  ``allow`` (run alongside), ``cancelPrevious`` (cancel it, then run).
+- misfirePolicy (slots passed while nothing fired them, e.g. the service was down):
+  ``coalesce`` (default: one catch-up run for the latest missed slot, ``missedCount`` recorded),
+  ``skip`` (record one skipped execution, reason ``misfire``, and wait for the next slot),
+  ``all`` (one run per missed slot inside ``misfire_window_ms``, at most 100; older ones counted as missed).
+- account limits: a slot that would exceed the account's concurrent or daily cap is recorded as skipped
+  with reason ``limits``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from agentcron.clock import Clock
+from agentcron.config import Settings
+from agentcron.schedule import ScheduleError
+from agentcron.slots import next_slot, slots_between
+from agentcron.store.db import Row
+from agentcron.store.runs import NewExecution, RunStore
+
+log = logging.getLogger("agentcron.scheduler")
+
+#: Upper bound on slots counted after an outage (a quarter-hourly task down for a year has 35k).
+MAX_COUNTED_SLOTS = 10_000
+DAY_MS = 86_400_000
+
+
+@dataclass(slots=True)
+class TickResult:
+    fired: int = 0
+    skipped: int = 0
+    tasks: int = 0
+    executions: list[NewExecution] = field(default_factory=list)
+
+
+class Scheduler:
+    def __init__(self, runs: RunStore, settings: Settings, clock: Clock) -> None:
+        self.runs = runs
+        self.settings = settings
+        self.clock = clock
+        self.wake = asyncio.Event()
+        self.stopping = False
+        #: called after a tick queued executions (wakes in-process workers)
+        self.on_fired: Callable[[], None] | None = None
+        #: called with execution ids this process cancelled (stops in-process runs at once)
+        self.on_canceled: Callable[[list[str]], None] | None = None
+
+    async def tick(self, now: int) -> TickResult:
+        """Fire one batch of due tasks as of ``now``; returns what happened. Idempotent per slot."""
+        result = TickResult()
+        s = self.settings
+        async with self.runs.db.tx(write=True) as tx:
+            due = await self.runs.due_tasks(tx, now, s.scheduler_batch)
+            if not due:
+                return result
+            result.tasks = len(due)
+            accounts = sorted({t["account_id"] for t in due})
+            active = await self.runs.active_by_task(tx, accounts, [t["id"] for t in due])
+            usage = await self.runs.account_usage(tx, accounts, now - DAY_MS)
+            running_now = {a: u[0] for a, u in usage.items()}
+            today = {a: u[1] for a, u in usage.items()}
+            new: list[NewExecution] = []
+            canceled: list[str] = []
+            updates: list[tuple[str, int | None, int]] = []
+            for task in due:
+                fired, nxt, missed = self._plan(task, now)
+                policy = task["overlap_policy"]
+                acc = task["account_id"]
+                # Overlap is judged against executions that existed before this tick, so the several
+                # catch-up runs of misfirePolicy "all" queue behind each other instead of skipping.
+                busy = active.get(task["id"], 0) > 0
+                for ex in fired:
+                    if ex.kind == "skip":
+                        new.append(ex)
+                        continue
+                    if busy and policy == "skip":
+                        new.append(
+                            _skip(
+                                ex, "overlap", "Skipped: the previous execution was still active (overlapPolicy skip)"
+                            )
+                        )
+                        continue
+                    if running_now[acc] >= s.max_concurrent_executions or today[acc] >= s.max_executions_per_day:
+                        cap = (
+                            "concurrent executions"
+                            if running_now[acc] >= s.max_concurrent_executions
+                            else "executions per day"
+                        )
+                        new.append(_skip(ex, "limits", f"Skipped: the account reached its limit of {cap}"))
+                        continue
+                    if policy == "cancelPrevious" and busy:
+                        canceled.extend(
+                            await self.runs.cancel(
+                                tx,
+                                task["id"],
+                                now,
+                                summary="Canceled: a newer slot replaced it (overlapPolicy cancelPrevious)",
+                            )
+                        )
+                        busy = False
+                    new.append(ex)
+                    running_now[acc] += 1
+                    today[acc] += 1
+                updates.append((task["id"], nxt, missed))
+            await self.runs.insert_executions(tx, new, now)
+            await self.runs.set_next_runs(tx, updates)
+        result.executions = new
+        result.fired = sum(1 for e in new if e.kind != "skip")
+        result.skipped = len(new) - result.fired
+        if canceled and self.on_canceled is not None:
+            self.on_canceled(canceled)
+        if result.fired and self.on_fired is not None:
+            self.on_fired()
+        return result
+
+    def _plan(self, task: Row, now: int) -> tuple[list[NewExecution], int | None, int]:
+        """What to record for a due task: executions (incl. skips), the next slot, the missed count."""
+        slot = int(task["next_run_at"])
+        try:
+            later = slots_between(task["schedule"], task["timezone"], slot, now, MAX_COUNTED_SLOTS)
+            nxt = next_slot(task["schedule"], task["timezone"], now)
+        except ScheduleError as e:  # a schedule valid when written but not now (e.g. tzdata changed)
+            skip = NewExecution(task, "skip", slot, reason="schedule", summary=f"Skipped: {e}")
+            return [skip], None, 0
+        due = [slot, *later]
+        missed = len(due) - 1
+        late = now - due[-1] > self.settings.misfire_grace_ms
+        policy = task["misfire_policy"]
+        if policy == "all" and missed:
+            window = [d for d in due if d >= now - self.settings.misfire_window_ms][-100:]
+            kind = "catchup"
+            return [NewExecution(task, kind, d) for d in window], nxt, len(due) - len(window)
+        if policy == "skip" and (missed or late):
+            return (
+                [
+                    NewExecution(
+                        task,
+                        "skip",
+                        due[-1],
+                        missed_count=missed + 1,
+                        reason="misfire",
+                        summary=f"Skipped: {missed + 1} slot(s) passed while the service was not firing "
+                        "(misfirePolicy skip)",
+                    )
+                ],
+                nxt,
+                missed + 1,
+            )
+        kind = "catchup" if missed or late else "schedule"
+        return [NewExecution(task, kind, due[-1], missed_count=missed)], nxt, missed
+
+    async def run_until_idle(self, now: int) -> TickResult:
+        """Tick until nothing is due at ``now`` (tests, and the loop's inner drain)."""
+        total = TickResult()
+        while True:
+            r = await self.tick(now)
+            total.fired += r.fired
+            total.skipped += r.skipped
+            total.tasks += r.tasks
+            total.executions.extend(r.executions)
+            if r.tasks < self.settings.scheduler_batch:
+                return total
+
+    async def run(self) -> None:
+        """Fire slots as they come due until `stop`. Sleeps until the next due slot (or the poll interval,
+        to see tasks written by other processes), so slots fire within milliseconds of due."""
+        poll = self.settings.poll_ms / 1000
+        while not self.stopping:
+            try:
+                await self.run_until_idle(self.clock.now_ms())
+                nxt = await self.runs.next_due_at()
+            except Exception:
+                log.exception("scheduler tick failed; retrying")
+                nxt = None
+                await asyncio.sleep(poll)
+            now = self.clock.now_ms()
+            delay = poll if nxt is None else min(poll, max(0.0, (nxt - now) / 1000))
+            self.wake.clear()
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), delay)
+
+    def stop(self) -> None:
+        self.stopping = True
+        self.wake.set()
+
+
+def _skip(ex: NewExecution, reason: str, summary: str) -> NewExecution:
+    return NewExecution(ex.task, "skip", ex.scheduled_for, ex.missed_count, reason, summary)

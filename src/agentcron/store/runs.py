@@ -1,0 +1,450 @@
+"""Execution persistence: firing slots, claiming with leases, fenced completion, cancel, reaping, pruning.
+
+State machine of an execution (column ``state``; wire ``status``/``outcome`` in brackets):
+
+    queued [idle/pending] --claim--> running [running/pending] --finish--> done [idle/success|failure]
+    queued|running --cancel--> done [canceled/failure]
+    running --lease lapses--> done [idle/failure, "Worker lost"]      (reaper)
+    running --graceful shutdown--> queued (lease released; another worker resumes it)
+    (skipped slots are born done [canceled/failure] with a ``reason``)
+
+Every transition out of ``running`` is fenced on ``(id, attempt, state='running')``, so a worker that
+lost its lease can never overwrite what the reaper or a cancel wrote.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from agentcron import ids
+from agentcron.store.base import Store
+from agentcron.store.db import Row, Tx
+
+ACTIVE = ("queued", "running")
+
+
+@dataclass(slots=True)
+class NewExecution:
+    task: Row
+    kind: str  # schedule | catchup | trigger | skip
+    scheduled_for: int | None
+    missed_count: int = 0
+    reason: str | None = None
+    summary: str | None = None
+
+    def row(self, now: int) -> tuple[Any, ...]:
+        skipped = self.kind == "skip"
+        return (
+            ids.new_id(now),
+            self.task["account_id"],
+            self.task["id"],
+            self.task["name"],
+            self.task["description"],
+            "canceled" if skipped else "idle",
+            "failure" if skipped else "pending",
+            "done" if skipped else "queued",
+            self.kind,
+            self.reason,
+            self.summary,
+            self.scheduled_for,
+            self.missed_count,
+            now if skipped else None,
+            now,
+            now,
+        )
+
+
+_INSERT_EXECUTION = (
+    "INSERT INTO task_executions (id, account_id, task_id, name, description, status, outcome, state, kind, "
+    "reason, summary, scheduled_for, missed_count, completed_at, created_at, updated_at) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) "
+    "ON CONFLICT (task_id, scheduled_for) DO NOTHING"
+)
+
+
+@dataclass(slots=True)
+class Claimed:
+    """A running execution as a worker sees it: the execution, its task's config and its bot."""
+
+    execution_id: str
+    attempt: int
+    account_id: str
+    task: Row
+    bot: Row | None
+    conversation_id: str
+
+
+@dataclass(slots=True)
+class Finished:
+    execution_id: str
+    attempt: int
+    task_id: str
+    outcome: str  # success | failure
+    summary: str
+    status: str = "idle"
+    input_tokens: int = 0
+    output_tokens: int = 0
+    model_requests: int = 0
+    messages: Sequence[tuple[str, str]] = ()
+    account_id: str = ""
+    conversation_id: str | None = None
+
+
+class RunStore:
+    """Execution-side queries over a `Store`. All methods take ``now`` (epoch ms) from the caller."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.db = store.db
+        self.pg = store.dialect == "postgresql"
+
+    # -- scheduler side -------------------------------------------------------------------------------
+
+    async def due_tasks(self, tx: Tx, now: int, limit: int) -> list[Row]:
+        """Tasks whose ``next_run_at`` has come, oldest first; on PostgreSQL locked with SKIP LOCKED so
+        concurrent schedulers take disjoint batches."""
+        lock = " FOR UPDATE SKIP LOCKED" if self.pg else ""
+        return await tx.fetch(
+            "SELECT id, account_id, name, description, schedule, timezone, next_run_at, overlap_policy, "
+            "misfire_policy FROM tasks WHERE next_run_at <= $1 AND deleted_at IS NULL "
+            f"ORDER BY next_run_at LIMIT $2{lock}",
+            now,
+            limit,
+        )
+
+    async def next_due_at(self) -> int | None:
+        async with self.db.tx() as tx:
+            row = await tx.fetchrow(
+                "SELECT next_run_at FROM tasks WHERE next_run_at IS NOT NULL AND deleted_at IS NULL "
+                "ORDER BY next_run_at LIMIT 1"
+            )
+        return None if row is None else int(row["next_run_at"])
+
+    async def active_by_task(self, tx: Tx, account_ids: Sequence[str], task_ids: Sequence[str]) -> dict[str, int]:
+        if not task_ids:
+            return {}
+        rows = await tx.fetch(
+            "SELECT task_id, COUNT(*) AS n FROM task_executions WHERE state IN ('queued', 'running') "
+            f"AND account_id IN ({self._params(1, len(account_ids))}) "
+            f"AND task_id IN ({self._params(1 + len(account_ids), len(task_ids))}) GROUP BY task_id",
+            *account_ids,
+            *task_ids,
+        )
+        return {r["task_id"]: int(r["n"]) for r in rows}
+
+    async def account_usage(self, tx: Tx, account_ids: Sequence[str], since: int) -> dict[str, tuple[int, int]]:
+        """account -> (executions queued or running now, executions started since ``since``)."""
+        if not account_ids:
+            return {}
+        active = await tx.fetch(
+            "SELECT account_id, COUNT(*) AS n FROM task_executions WHERE state IN ('queued', 'running') "
+            f"AND account_id IN ({self._params(1, len(account_ids))}) GROUP BY account_id",
+            *account_ids,
+        )
+        p = self._params(2, len(account_ids))
+        daily = await tx.fetch(
+            "SELECT account_id, COUNT(*) AS n FROM task_executions WHERE created_at > $1 AND kind <> 'skip' "
+            f"AND account_id IN ({p}) GROUP BY account_id",
+            since,
+            *account_ids,
+        )
+        a = {r["account_id"]: int(r["n"]) for r in active}
+        d = {r["account_id"]: int(r["n"]) for r in daily}
+        return {acc: (a.get(acc, 0), d.get(acc, 0)) for acc in account_ids}
+
+    async def insert_executions(self, tx: Tx, new: Sequence[NewExecution], now: int) -> None:
+        if new:
+            await tx.executemany(_INSERT_EXECUTION, [n.row(now) for n in new])
+
+    async def set_next_runs(self, tx: Tx, updates: Sequence[tuple[str, int | None, int]]) -> None:
+        """(task id, next_run_at, missed_count) for each fired task."""
+        if updates:
+            await tx.executemany(
+                "UPDATE tasks SET next_run_at = $2, missed_count = $3 WHERE id = $1",
+                [(t, n, m) for t, n, m in updates],
+            )
+
+    # -- worker side ----------------------------------------------------------------------------------
+
+    async def claim(self, worker_id: str, now: int, lease_ms: int, limit: int) -> list[Claimed]:
+        """Move up to ``limit`` queued executions to running under a lease held by ``worker_id``.
+
+        At most one execution per task runs at a time unless the task's overlapPolicy is ``allow``.
+        A conversation is created for each claimed execution in the same transaction.
+        """
+        lock = " FOR UPDATE OF t SKIP LOCKED" if self.pg else ""
+        async with self.db.tx(write=True) as tx:
+            rows = await tx.fetch(
+                "SELECT e.id, e.task_id, t.overlap_policy FROM task_executions e JOIN tasks t ON t.id = e.task_id "
+                "WHERE e.state = 'queued' AND (t.status <> 'running' OR t.overlap_policy = 'allow') "
+                f"ORDER BY e.created_at, e.id LIMIT $1{lock}",
+                limit,
+            )
+            seen: set[str] = set()
+            picked: list[str] = []
+            for r in rows:
+                if r["overlap_policy"] != "allow":
+                    if r["task_id"] in seen:
+                        continue
+                    seen.add(r["task_id"])
+                picked.append(r["id"])
+            if not picked:
+                return []
+            lease = now + lease_ms
+            claimed = await tx.fetch(
+                "UPDATE task_executions SET state = 'running', status = 'running', attempt = attempt + 1, "
+                "worker_id = $1, lease_until = $2, started_at = $3, updated_at = $3 "
+                f"WHERE state = 'queued' AND id IN ({self._params(4, len(picked))}) "
+                "RETURNING id, attempt, task_id, account_id",
+                worker_id,
+                lease,
+                now,
+                *picked,
+            )
+            if not claimed:
+                return []
+            task_ids = sorted({c["task_id"] for c in claimed})
+            await tx.execute(
+                f"UPDATE tasks SET status = 'running' WHERE id IN ({self._params(1, len(task_ids))})",
+                *task_ids,
+            )
+            tasks = {
+                t["id"]: t
+                for t in await tx.fetch(
+                    f"SELECT * FROM tasks WHERE id IN ({self._params(1, len(task_ids))})", *task_ids
+                )
+            }
+            bot_ids = sorted({t["bot_id"] for t in tasks.values() if t["bot_id"]})
+            bots = (
+                {
+                    b["id"]: b
+                    for b in await tx.fetch(
+                        f"SELECT * FROM bots WHERE id IN ({self._params(1, len(bot_ids))})", *bot_ids
+                    )
+                }
+                if bot_ids
+                else {}
+            )
+            out: list[Claimed] = []
+            conversations: list[tuple[Any, ...]] = []
+            links: list[tuple[str, str]] = []
+            for c in claimed:
+                task = tasks[c["task_id"]]
+                conv_id = ids.new_id(now)
+                conversations.append(
+                    (
+                        conv_id,
+                        c["account_id"],
+                        task["name"],
+                        task["description"],
+                        task["bot_id"],
+                        task["contact_id"],
+                        task["id"],
+                        '{"app": "task", "taskId": "' + task["id"] + '"}',
+                        now,
+                        now,
+                    )
+                )
+                links.append((c["id"], conv_id))
+                out.append(
+                    Claimed(c["id"], int(c["attempt"]), c["account_id"], task, bots.get(task["bot_id"]), conv_id)
+                )
+            await tx.executemany(
+                "INSERT INTO conversations (id, account_id, name, description, bot_id, contact_id, task_id, meta, "
+                "created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                conversations,
+            )
+            await tx.executemany("UPDATE task_executions SET conversation_id = $2 WHERE id = $1", links)
+        return out
+
+    async def heartbeat(self, leases: Sequence[tuple[str, int]], now: int, lease_ms: int) -> set[str]:
+        """Renew the leases of ``(execution id, attempt)`` pairs; return the ids that are no longer ours
+        (cancelled, reaped or finished elsewhere): their runs must stop."""
+        if not leases:
+            return set()
+        alive: set[str] = set()
+        async with self.db.tx(write=True) as tx:
+            ids_ = [e for e, _ in leases]
+            rows = await tx.fetch(
+                "UPDATE task_executions SET lease_until = $1 "
+                f"WHERE state = 'running' AND id IN ({self._params(2, len(ids_))}) RETURNING id, attempt",
+                now + lease_ms,
+                *ids_,
+            )
+            want = dict(leases)
+            alive = {r["id"] for r in rows if want.get(r["id"]) == r["attempt"]}
+        return set(ids_) - alive
+
+    async def finish(self, results: Sequence[Finished], now: int) -> list[str]:
+        """Record finished runs (one transaction for the batch). Fenced: a result whose
+        ``(id, attempt)`` is no longer running is dropped. Returns the ids actually recorded."""
+        if not results:
+            return []
+        recorded: list[Finished] = []
+        async with self.db.tx(write=True) as tx:
+            for r in results:
+                n = await tx.execute(
+                    "UPDATE task_executions SET state = 'done', status = $3, outcome = $4, summary = $5, "
+                    "completed_at = $6, updated_at = $6, input_tokens = $7, output_tokens = $8, "
+                    "model_requests = $9, lease_until = NULL WHERE id = $1 AND attempt = $2 AND state = 'running'",
+                    r.execution_id,
+                    r.attempt,
+                    r.status,
+                    r.outcome,
+                    r.summary,
+                    now,
+                    r.input_tokens,
+                    r.output_tokens,
+                    r.model_requests,
+                )
+                if n:
+                    recorded.append(r)
+            messages: list[tuple[Any, ...]] = []
+            for r in recorded:
+                if r.conversation_id:
+                    for i, (kind, text) in enumerate(r.messages):
+                        messages.append(
+                            (ids.new_id(now + i), r.account_id, r.conversation_id, kind, text, now + i, now)
+                        )
+            if messages:
+                await tx.executemany(
+                    "INSERT INTO messages (id, account_id, conversation_id, type, text, created_at, updated_at) "
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    messages,
+                )
+            last: dict[str, Finished] = {r.task_id: r for r in recorded}
+            await self._settle_tasks(tx, [(t, r.outcome) for t, r in last.items()], now)
+        return [r.execution_id for r in recorded]
+
+    async def _settle_tasks(self, tx: Tx, outcomes: Sequence[tuple[str, str | None]], now: int) -> None:
+        """After executions of these tasks left ``running``: status back to idle unless another still runs,
+        outcome/lastRunAt recorded, and tasks deleted while running are removed."""
+        if not outcomes:
+            return
+        await tx.executemany(
+            "UPDATE tasks SET status = CASE WHEN EXISTS (SELECT 1 FROM task_executions r "
+            "WHERE r.task_id = tasks.id AND r.state = 'running') THEN 'running' ELSE 'idle' END, "
+            "outcome = COALESCE($2, outcome), last_run_at = CASE WHEN $2 IS NULL THEN last_run_at ELSE $3 END "
+            "WHERE id = $1",
+            [(t, o, now) for t, o in outcomes],
+        )
+        task_ids = [t for t, _ in outcomes]
+        gone = await tx.fetch(
+            f"SELECT id FROM tasks WHERE id IN ({self._params(1, len(task_ids))}) AND deleted_at IS NOT NULL "
+            "AND status = 'idle'",
+            *task_ids,
+        )
+        for g in gone:
+            await tx.execute("DELETE FROM task_executions WHERE task_id = $1", g["id"])
+            await tx.execute("DELETE FROM task_events WHERE task_id = $1", g["id"])
+            await tx.execute("DELETE FROM tasks WHERE id = $1", g["id"])
+
+    async def release(self, leases: Sequence[tuple[str, int]], now: int) -> int:
+        """Graceful shutdown: hand running executions back to the queue (fenced on attempt)."""
+        n = 0
+        async with self.db.tx(write=True) as tx:
+            for execution_id, attempt in leases:
+                n += await tx.execute(
+                    "UPDATE task_executions SET state = 'queued', status = 'idle', worker_id = NULL, "
+                    "lease_until = NULL, updated_at = $3 WHERE id = $1 AND attempt = $2 AND state = 'running'",
+                    execution_id,
+                    attempt,
+                    now,
+                )
+            task_ids = (
+                sorted(
+                    {
+                        r["task_id"]
+                        for r in await tx.fetch(
+                            f"SELECT task_id FROM task_executions WHERE id IN ({self._params(1, len(leases))})",
+                            *[e for e, _ in leases],
+                        )
+                    }
+                )
+                if leases
+                else []
+            )
+            await self._settle_tasks(tx, [(t, None) for t in task_ids], now)
+        return n
+
+    # -- cancel, reap, prune --------------------------------------------------------------------------
+
+    async def cancel(
+        self,
+        tx: Tx,
+        task_id: str,
+        now: int,
+        execution_id: str | None = None,
+        summary: str = "Task execution canceled",
+    ) -> list[str]:
+        """Cancel the task's queued and running executions (or just ``execution_id``). Returns the ids
+        cancelled; workers running them notice on their next heartbeat (or at once, in process)."""
+        extra = " AND id = $4" if execution_id else ""
+        args: list[Any] = [task_id, now, summary] + ([execution_id] if execution_id else [])
+        rows = await tx.fetch(
+            "UPDATE task_executions SET state = 'done', status = 'canceled', outcome = 'failure', "
+            "summary = $3, completed_at = $2, updated_at = $2, cancel_requested = TRUE, lease_until = NULL "
+            f"WHERE task_id = $1 AND state IN ('queued', 'running'){extra} RETURNING id",
+            *args,
+        )
+        canceled = [r["id"] for r in rows]
+        if canceled:
+            await self._settle_tasks(tx, [(task_id, "failure")], now)
+        return canceled
+
+    async def reap(self, now: int, limit: int = 1000) -> list[str]:
+        """End runs whose lease lapsed (their worker died) as failures; returns their ids."""
+        async with self.db.tx(write=True) as tx:
+            lock = " FOR UPDATE SKIP LOCKED" if self.pg else ""
+            rows = await tx.fetch(
+                "SELECT id, task_id, lease_until FROM task_executions WHERE state = 'running' AND lease_until < $1 "
+                f"ORDER BY lease_until LIMIT $2{lock}",
+                now,
+                limit,
+            )
+            done: list[str] = []
+            tasks: set[str] = set()
+            for r in rows:
+                n = await tx.execute(
+                    "UPDATE task_executions SET state = 'done', status = 'idle', outcome = 'failure', "
+                    "summary = $2, completed_at = $3, updated_at = $3 WHERE id = $1 AND state = 'running'",
+                    r["id"],
+                    "Worker lost: the execution's lease expired without a heartbeat, so the run was ended",
+                    now,
+                )
+                if n:
+                    done.append(r["id"])
+                    tasks.add(r["task_id"])
+            await self._settle_tasks(tx, [(t, "failure") for t in sorted(tasks)], now)
+        return done
+
+    async def prune(self, older_than: int, batch: int = 1000) -> int:
+        """Delete up to ``batch`` finished executions created before ``older_than``; returns how many."""
+        async with self.db.tx(write=True) as tx:
+            return await tx.execute(
+                "DELETE FROM task_executions WHERE id IN (SELECT id FROM task_executions "
+                "WHERE created_at < $1 AND state = 'done' ORDER BY created_at LIMIT $2)",
+                older_than,
+                batch,
+            )
+
+    async def expire_tasks(self, now: int, batch: int = 1000) -> int:
+        """Delete tasks past their ``expiresAt`` that are not running."""
+        async with self.db.tx(write=True) as tx:
+            rows = await tx.fetch(
+                "SELECT id FROM tasks WHERE expires_at IS NOT NULL AND expires_at <= $1 AND status <> 'running' "
+                "LIMIT $2",
+                now,
+                batch,
+            )
+            for r in rows:
+                await tx.execute("DELETE FROM task_executions WHERE task_id = $1", r["id"])
+                await tx.execute("DELETE FROM task_events WHERE task_id = $1", r["id"])
+                await tx.execute("DELETE FROM tasks WHERE id = $1", r["id"])
+        return len(rows)
+
+    @staticmethod
+    def _params(start: int, n: int) -> str:
+        return ", ".join(f"${i}" for i in range(start, start + n))

@@ -1,0 +1,204 @@
+"""The worker: claims queued executions under a lease, runs them, heartbeats, records outcomes.
+
+`Worker.claim_once`, `heartbeat_once` and `flush` are single steps (tests drive them); `run` is the loop.
+Outcomes are written in batches by one completer (one transaction per batch), fenced on (id, attempt).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from agentcron.clock import Clock
+from agentcron.config import Settings
+from agentcron.engine.runner import Runner, RunResult
+from agentcron.store.runs import Claimed, Finished, RunStore
+
+log = logging.getLogger("agentcron.worker")
+
+#: Contract: maxTime below 15 minutes falls back to the 15-minute default at run time.
+MAX_TIME_DEFAULT_MS = 15 * 60_000
+
+
+@dataclass(slots=True)
+class _Running:
+    job: Claimed
+    task: asyncio.Task[None]
+
+
+def run_deadline(task: dict[str, object]) -> tuple[float, str]:
+    """(seconds, which limit) bounding one run: ``sessionDuration`` when set (> 0), else ``maxTime``
+    (at least 15 minutes, as the contract's runtime floor)."""
+    max_time = task.get("max_time")
+    mt = int(max_time) if isinstance(max_time, int) and max_time >= MAX_TIME_DEFAULT_MS else MAX_TIME_DEFAULT_MS
+    session = task.get("session_duration")
+    if isinstance(session, int) and 0 < session < mt:
+        return session / 1000, f"sessionDuration ({session} ms)"
+    return mt / 1000, f"maxTime ({mt} ms)"
+
+
+class Worker:
+    def __init__(
+        self, runs: RunStore, settings: Settings, clock: Clock, runner: Runner, worker_id: str | None = None
+    ) -> None:
+        self.runs = runs
+        self.settings = settings
+        self.clock = clock
+        self.runner = runner
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self.running: dict[str, _Running] = {}
+        self.done: list[Finished] = []
+        self.wake = asyncio.Event()
+        self._done_event = asyncio.Event()
+        self.stopping = False
+        self._loops: list[asyncio.Task[None]] = []
+
+    @property
+    def capacity(self) -> int:
+        return max(0, self.settings.worker_concurrency - len(self.running))
+
+    async def claim_once(self, now: int) -> int:
+        """Claim up to the free capacity and start the runs; returns how many were started."""
+        if self.stopping or self.capacity == 0:
+            return 0
+        jobs = await self.runs.claim(self.worker_id, now, self.settings.lease_ms, self.capacity)
+        for job in jobs:
+            self.running[job.execution_id] = _Running(job, asyncio.create_task(self._run_one(job)))
+        return len(jobs)
+
+    async def _run_one(self, job: Claimed) -> None:
+        seconds, limit = run_deadline(job.task)
+        try:
+            async with asyncio.timeout(seconds):
+                result = await self.runner.run(job)
+        except TimeoutError:
+            result = RunResult("failure", f"Run ended: it exceeded its {limit}.")
+        except asyncio.CancelledError:
+            # Cancelled through the API (already recorded) or lease lost: nothing to write.
+            self.running.pop(job.execution_id, None)
+            raise
+        except Exception as e:  # a runner bug must not take the worker down; record it on the run
+            log.exception("execution %s failed", job.execution_id)
+            result = RunResult("failure", f"Run failed: {type(e).__name__}: {e}")
+        self.done.append(
+            Finished(
+                job.execution_id,
+                job.attempt,
+                job.task["id"],
+                result.outcome,
+                result.summary,
+                input_tokens=result.input_tokens,
+                output_tokens=result.output_tokens,
+                model_requests=result.model_requests,
+                messages=result.messages,
+                account_id=job.account_id,
+                conversation_id=job.conversation_id,
+            )
+        )
+        self._done_event.set()
+
+    async def flush(self, now: int) -> int:
+        """Record finished runs (one transaction); returns how many were recorded."""
+        if not self.done:
+            return 0
+        batch, self.done = self.done, []
+        try:
+            recorded = await self.runs.finish(batch, now)
+        except Exception:
+            self.done[:0] = batch  # keep them; the next flush retries
+            raise
+        for r in batch:
+            self.running.pop(r.execution_id, None)
+        if batch:
+            self.wake.set()  # capacity freed
+        return len(recorded)
+
+    async def heartbeat_once(self, now: int) -> set[str]:
+        """Renew leases; stop runs that are no longer ours (cancelled elsewhere or reaped)."""
+        leases = [(e, r.job.attempt) for e, r in self.running.items() if not r.task.done()]
+        lost = await self.runs.heartbeat(leases, now, self.settings.lease_ms)
+        self.cancel_local(lost)
+        return lost
+
+    def cancel_local(self, execution_ids: Iterable[str]) -> None:
+        """Interrupt in-process runs at once (their outcome is already recorded by whoever cancelled)."""
+        for e in execution_ids:
+            r = self.running.pop(e, None)
+            if r is not None:
+                r.task.cancel()
+
+    async def drain(self) -> None:
+        """Tests: wait for every started run, then record them."""
+        while self.running:
+            pending = [r.task for r in self.running.values() if not r.task.done()]
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+            await self.flush(self.clock.now_ms())
+
+    # -- loops ------------------------------------------------------------------------------------------
+
+    async def _claim_loop(self) -> None:
+        poll = self.settings.poll_ms / 1000
+        while not self.stopping:
+            try:
+                started = await self.claim_once(self.clock.now_ms())
+            except Exception:
+                log.exception("claim failed; retrying")
+                started = 0
+            if started and self.capacity:
+                continue
+            self.wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), poll)
+
+    async def _complete_loop(self) -> None:
+        while True:
+            await self._done_event.wait()
+            self._done_event.clear()
+            await asyncio.sleep(0.002)  # gather a batch
+            try:
+                await self.flush(self.clock.now_ms())
+            except Exception:
+                log.exception("recording outcomes failed; retrying")
+                await asyncio.sleep(0.5)
+                self._done_event.set()
+
+    async def _heartbeat_loop(self) -> None:
+        interval = min(self.settings.lease_ms / 3, 1000) / 1000
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.heartbeat_once(self.clock.now_ms())
+            except Exception:
+                log.exception("heartbeat failed")
+
+    def start(self) -> None:
+        self._loops = [
+            asyncio.create_task(self._claim_loop()),
+            asyncio.create_task(self._complete_loop()),
+            asyncio.create_task(self._heartbeat_loop()),
+        ]
+
+    async def shutdown(self, grace_ms: int) -> None:
+        """Stop claiming, let runs finish for up to ``grace_ms``, then hand the rest back to the queue."""
+        self.stopping = True
+        self.wake.set()
+        pending = [r.task for r in self.running.values() if not r.task.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=grace_ms / 1000)
+        with contextlib.suppress(Exception):
+            await self.flush(self.clock.now_ms())
+        leftover = [(e, r.job.attempt) for e, r in self.running.items()]
+        for r in self.running.values():
+            r.task.cancel()
+        for loop in self._loops:
+            loop.cancel()
+        if leftover:
+            with contextlib.suppress(Exception):
+                await self.runs.release(leftover, self.clock.now_ms())
+        self.running.clear()
