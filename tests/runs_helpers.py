@@ -1,0 +1,67 @@
+"""Helpers for scheduler/worker tests: rows written straight through the Store (no HTTP)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from agentcron import ids
+from agentcron.slots import next_slot
+from agentcron.store.base import Store
+from agentcron.store.resources import BOT, EXECUTION, TASK, json_in
+
+
+def ms(iso: str) -> int:
+    return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+async def make_bot(store: Store, account: str, now: int, abilities: list[dict[str, Any]] | None = None) -> str:
+    bot_id = ids.new_id(now)
+    await store.insert(
+        BOT,
+        {
+            "id": bot_id,
+            "account_id": account,
+            "name": "bot",
+            "description": "",
+            "model": "test",
+            "abilities": json_in(abilities),
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
+    return bot_id
+
+
+async def make_task(
+    store: Store, account: str, now: int, schedule: str | None, timezone: str | None = None, **cols: Any
+) -> str:
+    task_id = ids.new_id(now)
+    row = {
+        "id": task_id,
+        "account_id": account,
+        "name": "task",
+        "description": "",
+        "schedule": schedule,
+        "timezone": timezone,
+        "next_run_at": next_slot(schedule, timezone, now),
+        # No worker drains the queue in most scheduler tests: let slots pile up instead of being skipped
+        # as overlapping. Overlap tests pass overlap_policy explicitly.
+        "overlap_policy": "allow",
+        "created_at": now,
+        "updated_at": now,
+    }
+    row.update(cols)
+    await store.insert(TASK, row)
+    return task_id
+
+
+async def task(store: Store, account: str, task_id: str) -> dict[str, Any] | None:
+    return await store.get(TASK, account, task_id)
+
+
+async def executions(store: Store, account: str, task_id: str) -> list[dict[str, Any]]:
+    from agentcron.store.base import ListQuery
+
+    rows = await store.list_page(EXECUTION, account, ListQuery(take=100, order="asc"), parent_id=task_id)
+    return [EXECUTION.to_wire(r) for r in rows]

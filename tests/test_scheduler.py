@@ -1,0 +1,300 @@
+"""Scheduler and execution state machine, driven by an injected clock on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+import pytest
+
+from agentcron.clock import FakeClock
+from agentcron.config import Settings
+from agentcron.engine.runner import BasicRunner
+from agentcron.janitor import Janitor
+from agentcron.scheduler import Scheduler
+from agentcron.store.base import Store
+from agentcron.store.resources import TASK
+from agentcron.store.runs import Finished, NewExecution, RunStore
+from agentcron.worker import Worker
+from tests.runs_helpers import executions, make_bot, make_task, ms, task
+
+pytestmark = pytest.mark.anyio
+MIN = 60_000
+HOUR = 3_600_000
+
+
+def _scheduler(store: Store, clock: FakeClock, **overrides: object) -> Scheduler:
+    return Scheduler(RunStore(store), replace(Settings(), **overrides), clock)  # type: ignore[arg-type]
+
+
+async def _account(store: Store, now: int) -> str:
+    return await store.create_account("a", now)
+
+
+async def test_it_fires_a_one_shot_once_then_never(store: Store) -> None:
+    now = ms("2026-06-01T10:00:00Z")
+    acc = await _account(store, now)
+    tid = await make_task(store, acc, now, "2026-06-01T10:05:00Z")
+    sched = _scheduler(store, FakeClock(now))
+    assert (await sched.run_until_idle(now + 4 * MIN)).fired == 0
+    r = await sched.run_until_idle(ms("2026-06-01T10:05:00Z"))
+    assert r.fired == 1
+    assert (await sched.run_until_idle(ms("2026-06-01T10:05:00Z"))).fired == 0
+    assert (await sched.run_until_idle(ms("2027-01-01T00:00:00Z"))).fired == 0
+    t = await task(store, acc, tid)
+    assert t is not None and t["nextRunAt"] is None
+    ex = await executions(store, acc, tid)
+    assert [(e["trigger"], e["scheduledFor"], e["status"], e["outcome"]) for e in ex] == [
+        ("schedule", ms("2026-06-01T10:05:00Z"), "idle", "pending")
+    ]
+
+
+async def test_never_and_unscheduled_tasks_never_fire(store: Store) -> None:
+    now = ms("2026-06-01T10:00:00Z")
+    acc = await _account(store, now)
+    a = await make_task(store, acc, now, "never")
+    b = await make_task(store, acc, now, None)
+    assert (await _scheduler(store, FakeClock(now)).run_until_idle(now + 400 * 86_400_000)).fired == 0
+    assert (await task(store, acc, a))["nextRunAt"] is None  # type: ignore[index]
+    assert (await task(store, acc, b))["nextRunAt"] is None  # type: ignore[index]
+
+
+async def test_each_slot_fires_exactly_once_and_next_run_advances(store: Store) -> None:
+    now = ms("2026-06-01T10:00:30Z")
+    acc = await _account(store, now)
+    tid = await make_task(store, acc, now, "quarterhourly")
+    sched = _scheduler(store, FakeClock(now))
+    for slot in ("10:15", "10:30", "10:45"):
+        at = ms(f"2026-06-01T{slot}:00Z")
+        assert (await sched.run_until_idle(at)).fired == 1
+        assert (await sched.run_until_idle(at)).fired == 0  # same instant again: nothing new
+        t = await task(store, acc, tid)
+        assert t is not None and t["nextRunAt"] == at + 15 * MIN
+    slots = [e["scheduledFor"] for e in await executions(store, acc, tid)]
+    assert slots == [ms("2026-06-01T10:15:00Z"), ms("2026-06-01T10:30:00Z"), ms("2026-06-01T10:45:00Z")]
+
+
+async def test_dst_spring_forward_fires_at_first_minute_after_the_gap(store: Store) -> None:
+    # America/New_York: 2026-03-08 02:00 EST -> 03:00 EDT (07:00Z). 02:30 does not exist that day.
+    now = ms("2026-03-07T12:00:00Z")
+    acc = await _account(store, now)
+    tid = await make_task(store, acc, now, "30 2 * * *", "America/New_York")
+    sched = _scheduler(store, FakeClock(now))
+    await sched.run_until_idle(ms("2026-03-07T07:30:00Z"))  # 02:30 EST on the 7th
+    t = await task(store, acc, tid)
+    assert t is not None and t["nextRunAt"] == ms("2026-03-08T07:00:00Z")
+    assert (await sched.run_until_idle(ms("2026-03-08T07:00:00Z"))).fired == 1
+    t = await task(store, acc, tid)
+    assert t is not None and t["nextRunAt"] == ms("2026-03-09T06:30:00Z")  # 02:30 EDT
+
+
+async def test_dst_fall_back_fires_a_fixed_time_once(store: Store) -> None:
+    # America/New_York: 2026-11-01 02:00 EDT -> 01:00 EST (06:00Z); 01:30 occurs at 05:30Z and 06:30Z.
+    now = ms("2026-10-31T12:00:00Z")
+    acc = await _account(store, now)
+    tid = await make_task(store, acc, now, "30 1 * * *", "America/New_York")
+    sched = _scheduler(store, FakeClock(now))
+    fired = 0
+    for at in range(ms("2026-11-01T05:00:00Z"), ms("2026-11-01T08:00:00Z"), 5 * MIN):
+        fired += (await sched.run_until_idle(at)).fired
+    assert fired == 1
+    assert [e["scheduledFor"] for e in await executions(store, acc, tid)] == [ms("2026-11-01T05:30:00Z")]
+
+
+async def test_misfire_coalesce_runs_one_catch_up_with_the_missed_count(store: Store) -> None:
+    now = ms("2026-06-01T09:30:00Z")
+    acc = await _account(store, now)
+    tid = await make_task(store, acc, now, "hourly")
+    sched = _scheduler(store, FakeClock(now))
+    back = ms("2026-06-01T15:10:00Z")  # down from before 10:00 until 15:10: 10..15 = 6 slots
+    r = await sched.run_until_idle(back)
+    assert (r.fired, r.skipped) == (1, 0)
+    ex = await executions(store, acc, tid)
+    assert [(e["trigger"], e["scheduledFor"], e["missedCount"]) for e in ex] == [
+        ("catchup", ms("2026-06-01T15:00:00Z"), 5)
+    ]
+    t = await task(store, acc, tid)
+    assert t is not None and t["nextRunAt"] == ms("2026-06-01T16:00:00Z") and t["missedCount"] == 5
+
+
+async def test_misfire_skip_records_the_skip_and_waits_for_the_next_slot(store: Store) -> None:
+    now = ms("2026-06-01T09:30:00Z")
+    acc = await _account(store, now)
+    tid = await make_task(store, acc, now, "hourly", misfire_policy="skip")
+    r = await _scheduler(store, FakeClock(now)).run_until_idle(ms("2026-06-01T12:10:00Z"))
+    assert (r.fired, r.skipped) == (0, 1)
+    (ex,) = await executions(store, acc, tid)
+    assert (ex["status"], ex["outcome"], ex["reason"], ex["missedCount"]) == ("canceled", "failure", "misfire", 3)
+    assert "misfirePolicy skip" in ex["summary"]
+
+
+async def test_misfire_all_replays_each_slot_inside_the_window(store: Store) -> None:
+    now = ms("2026-06-01T09:30:00Z")
+    acc = await _account(store, now)
+    tid = await make_task(store, acc, now, "quarterhourly", misfire_policy="all")
+    sched = _scheduler(store, FakeClock(now), misfire_window_ms=HOUR)
+    r = await sched.run_until_idle(ms("2026-06-01T12:00:00Z"))  # 10 slots missed; window keeps 11:00..12:00
+    assert r.fired == 5
+    ex = await executions(store, acc, tid)
+    assert [e["scheduledFor"] for e in ex] == [
+        ms(f"2026-06-01T{h}Z") for h in ("11:00:00", "11:15:00", "11:30:00", "11:45:00", "12:00:00")
+    ]
+
+
+async def test_overlap_skip_records_a_skipped_slot_and_trigger_queues_behind(store: Store) -> None:
+    now = ms("2026-06-01T10:00:30Z")
+    acc = await _account(store, now)
+    bot = await make_bot(store, acc, now)
+    tid = await make_task(store, acc, now, "quarterhourly", bot_id=bot, overlap_policy="skip")
+    clock = FakeClock(now)
+    sched = _scheduler(store, clock)
+    runs = RunStore(store)
+    worker = Worker(runs, Settings(), clock, BasicRunner(), "w1")
+    await sched.run_until_idle(ms("2026-06-01T10:15:00Z"))
+    assert len(await runs.claim("w1", ms("2026-06-01T10:15:01Z"), 30_000, 10)) == 1
+    r = await sched.run_until_idle(ms("2026-06-01T10:30:00Z"))
+    assert (r.fired, r.skipped) == (0, 1)
+    ex = await executions(store, acc, tid)
+    assert [(e["status"], e["reason"]) for e in ex] == [("running", None), ("canceled", "overlap")]
+    # A manual trigger while running queues and is not claimed until the running one ends.
+    async with store.db.tx(write=True) as tx:
+        row = await store.get_row(TASK, acc, tid, tx)
+        await runs.insert_executions(tx, [NewExecution(row, "trigger", None)], ms("2026-06-01T10:31:00Z"))
+    assert await worker.claim_once(ms("2026-06-01T10:31:01Z")) == 0
+
+
+async def test_overlap_queue_policy_queues_the_slot(store: Store) -> None:
+    now = ms("2026-06-01T10:00:30Z")
+    acc = await _account(store, now)
+    tid = await make_task(store, acc, now, "quarterhourly", overlap_policy="queue")
+    sched = _scheduler(store, FakeClock(now))
+    runs = RunStore(store)
+    await sched.run_until_idle(ms("2026-06-01T10:15:00Z"))
+    await runs.claim("w1", ms("2026-06-01T10:15:01Z"), 30_000, 10)
+    r = await sched.run_until_idle(ms("2026-06-01T10:30:00Z"))
+    assert (r.fired, r.skipped) == (1, 0)
+    assert [e["status"] for e in await executions(store, acc, tid)] == ["running", "idle"]
+    assert await runs.claim("w2", ms("2026-06-01T10:30:01Z"), 30_000, 10) == []  # serialised per task
+
+
+async def test_account_limits_skip_slots_with_reason(store: Store) -> None:
+    now = ms("2026-06-01T10:00:30Z")
+    acc = await _account(store, now)
+    a = await make_task(store, acc, now, "quarterhourly")
+    b = await make_task(store, acc, now, "quarterhourly")
+    r = await _scheduler(store, FakeClock(now), max_concurrent_executions=1).run_until_idle(ms("2026-06-01T10:15:00Z"))
+    assert (r.fired, r.skipped) == (1, 1)
+    rows = [*await executions(store, acc, a), *await executions(store, acc, b)]
+    reasons = sorted(str(e["reason"]) for e in rows)
+    assert reasons == ["None", "limits"]
+
+
+async def test_worker_runs_and_records_outcome_then_task_is_idle(store: Store) -> None:
+    now = ms("2026-06-01T10:00:30Z")
+    acc = await _account(store, now)
+    bot = await make_bot(store, acc, now)
+    tid = await make_task(store, acc, now, "quarterhourly", bot_id=bot, name="Digest")
+    clock = FakeClock(ms("2026-06-01T10:15:00Z"))
+    await _scheduler(store, clock).run_until_idle(clock.now_ms())
+    worker = Worker(RunStore(store), Settings(), clock, BasicRunner(), "w1")
+    assert await worker.claim_once(clock.now_ms()) == 1
+    t = await task(store, acc, tid)
+    assert t is not None and t["status"] == "running"
+    await worker.drain()
+    (ex,) = await executions(store, acc, tid)
+    assert (ex["status"], ex["outcome"], ex["summary"]) == ("idle", "success", "Completed task 'Digest'")
+    assert ex["conversationId"] and ex["completedAt"].endswith("Z")
+    t = await task(store, acc, tid)
+    assert t is not None and (t["status"], t["outcome"], t["lastRunAt"]) == ("idle", "success", clock.now_ms())
+
+
+async def test_a_reaped_run_cannot_be_overwritten_by_its_late_worker(store: Store) -> None:
+    now = ms("2026-06-01T10:00:30Z")
+    acc = await _account(store, now)
+    tid = await make_task(store, acc, now, "quarterhourly")
+    clock = FakeClock(ms("2026-06-01T10:15:00Z"))
+    await _scheduler(store, clock).run_until_idle(clock.now_ms())
+    runs = RunStore(store)
+    (job,) = await runs.claim("w1", clock.now_ms(), 30_000, 10)
+    janitor = Janitor(runs, Settings(), clock)
+    assert await janitor.reap_once(clock.now_ms() + 29_000) == []
+    assert await janitor.reap_once(clock.now_ms() + 31_000) == [job.execution_id]
+    late = Finished(job.execution_id, job.attempt, tid, "success", "late", account_id=acc)
+    assert await runs.finish([late], clock.now_ms() + 40_000) == []
+    (ex,) = await executions(store, acc, tid)
+    assert (ex["outcome"], ex["summary"][:11]) == ("failure", "Worker lost")
+    t = await task(store, acc, tid)
+    assert t is not None and (t["status"], t["outcome"]) == ("idle", "failure")
+    assert await runs.heartbeat([(job.execution_id, job.attempt)], clock.now_ms(), 30_000) == {job.execution_id}
+
+
+async def test_cancel_stops_the_running_bot_and_the_task_is_idle(store: Store) -> None:
+    now = ms("2026-06-01T10:00:30Z")
+    acc = await _account(store, now)
+    bot = await make_bot(store, acc, now, [{"type": "wait", "config": {"seconds": 30}}])
+    tid = await make_task(store, acc, now, "quarterhourly", bot_id=bot)
+    clock = FakeClock(ms("2026-06-01T10:15:00Z"))
+    await _scheduler(store, clock).run_until_idle(clock.now_ms())
+    runs = RunStore(store)
+    worker = Worker(runs, Settings(), clock, BasicRunner(), "w1")
+    await worker.claim_once(clock.now_ms())
+    (running,) = list(worker.running.values())
+    await asyncio.sleep(0.01)
+    async with store.db.tx(write=True) as tx:
+        canceled = await runs.cancel(tx, tid, clock.now_ms())
+    lost = await worker.heartbeat_once(clock.now_ms())  # how a worker in another process learns of it
+    assert lost == set(canceled)
+    await asyncio.sleep(0.01)
+    assert running.task.cancelled()
+    (ex,) = await executions(store, acc, tid)
+    assert (ex["status"], ex["outcome"], ex["summary"]) == ("canceled", "failure", "Task execution canceled")
+    t = await task(store, acc, tid)
+    assert t is not None and t["status"] == "idle"
+
+
+async def test_session_duration_ends_a_run_with_a_summary_naming_it(store: Store) -> None:
+    now = ms("2026-06-01T10:00:30Z")
+    acc = await _account(store, now)
+    bot = await make_bot(store, acc, now, [{"type": "wait", "config": {"seconds": 30}}])
+    tid = await make_task(store, acc, now, "quarterhourly", bot_id=bot, session_duration=100)
+    clock = FakeClock(ms("2026-06-01T10:15:00Z"))
+    await _scheduler(store, clock).run_until_idle(clock.now_ms())
+    worker = Worker(RunStore(store), Settings(), clock, BasicRunner(), "w1")
+    await worker.claim_once(clock.now_ms())
+    await worker.drain()
+    (ex,) = await executions(store, acc, tid)
+    assert ex["outcome"] == "failure" and "sessionDuration (100 ms)" in ex["summary"]
+
+
+async def test_graceful_release_requeues_and_another_worker_resumes(store: Store) -> None:
+    now = ms("2026-06-01T10:00:30Z")
+    acc = await _account(store, now)
+    bot = await make_bot(store, acc, now, [{"type": "wait", "config": {"seconds": 30}}])
+    tid = await make_task(store, acc, now, "quarterhourly", bot_id=bot)
+    clock = FakeClock(ms("2026-06-01T10:15:00Z"))
+    await _scheduler(store, clock).run_until_idle(clock.now_ms())
+    runs = RunStore(store)
+    w1 = Worker(runs, Settings(), clock, BasicRunner(), "w1")
+    await w1.claim_once(clock.now_ms())
+    await w1.shutdown(grace_ms=10)
+    (ex,) = await executions(store, acc, tid)
+    assert (ex["status"], ex["attempt"]) == ("idle", 1)
+    (job,) = await runs.claim("w2", clock.now_ms(), 30_000, 10)
+    assert job.attempt == 2
+
+
+async def test_retention_prunes_old_finished_executions_in_batches(store: Store) -> None:
+    now = ms("2026-01-01T00:00:30Z")
+    acc = await _account(store, now)
+    tid = await make_task(store, acc, now, "* * * * *", misfire_policy="skip")
+    clock = FakeClock(now)
+    sched = _scheduler(store, clock, misfire_grace_ms=0)
+    for i in range(1, 6):  # each slot seen 1 s late with no grace: recorded as skipped (finished) rows
+        await sched.run_until_idle(now + i * MIN + 1000)
+    runs = RunStore(store)
+    assert len(await executions(store, acc, tid)) == 5
+    janitor = Janitor(runs, Settings(retention_days=90), clock)
+    assert await janitor.prune_once(now + 89 * 86_400_000) == 0
+    assert await runs.prune(now + 91 * 86_400_000, batch=2) == 2  # bounded
+    assert await janitor.prune_once(now + 91 * 86_400_000) == 3
+    assert await executions(store, acc, tid) == []
