@@ -137,4 +137,4 @@ async def respond_list(
                 yield (",".join(f'"{h}"' for h in header) + "\r\n").encode()
             yield (",".join(_csv_cell(item.get(k), yaml_meta, k) for k in header) + "\r\n").encode()
 
-    return Stream(csv(), media_type="text/csv; charset=utf-8")
+    return Stream(csv(), media_type="text/csv")  # Litestar appends "; charset=utf-8"
