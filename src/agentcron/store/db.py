@@ -135,6 +135,14 @@ class _PostgresTx:
         await self.conn.executemany(sql, rows)
 
 
+async def _keep_session(conn: Any) -> None:
+    """Pool release hook replacing asyncpg's default reset query (``pg_advisory_unlock_all(); CLOSE ALL;
+    UNLISTEN *; RESET ALL``): one more round trip on every release, which cost as much server time as the
+    PK read of ``task/{id}/fetch`` (bench/api.py). Safe because store code leaves no session state behind
+    (no SET, LISTEN, session-level advisory locks or cursors); asyncpg still rolls back a transaction left
+    open and drops listeners before calling this."""
+
+
 class PostgresDatabase:
     dialect = "postgresql"
 
@@ -145,7 +153,7 @@ class PostgresDatabase:
     async def connect(cls, url: str, min_size: int = 2, max_size: int = 10) -> PostgresDatabase:
         import asyncpg
 
-        pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size)
+        pool = await asyncpg.create_pool(url, min_size=min(min_size, max_size), max_size=max_size, reset=_keep_session)
         return cls(pool)
 
     @asynccontextmanager
