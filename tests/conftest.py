@@ -12,6 +12,7 @@ import secrets
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -157,17 +158,20 @@ class Server:
 
 def start_server(db_url: str, *extra: str, env: dict[str, str] | None = None) -> Server:
     port = free_port()
+    # stderr goes to a file, not a pipe: nobody drains a pipe, and a chatty server would block on it.
+    log = tempfile.NamedTemporaryFile(prefix="agentcron-server-", suffix=".log", delete=False)
     proc = subprocess.Popen(
         [sys.executable, "-m", "agentcron", "serve", "--port", str(port), "--database-url", db_url, *extra],
         env={**os.environ, **(env or {})},
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log,
     )
+    log.close()
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 30
     while time.time() < deadline:
         if proc.poll() is not None:
-            err = proc.stderr.read().decode() if proc.stderr else ""
+            err = Path(log.name).read_text(errors="replace")
             raise RuntimeError(f"server exited with {proc.returncode}: {err}")
         try:
             if httpx.get(url + "/healthz", timeout=1).status_code == 200:

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.conftest import Server
-from tests.test_api_tasks import API, assert_error, keep_pipe, now_ms
+from tests.test_api_tasks import API, assert_error, now_ms
 
 BOT_KEYS = {
     "id",
@@ -49,7 +49,6 @@ KEYS = {"bot": BOT_KEYS, "contact": CONTACT_KEYS, "conversation": CONVERSATION_K
 
 @pytest.fixture
 def c(server: Server) -> Iterator[httpx.Client]:
-    keep_pipe(server)
     with server.client(server.account()) as client:
         yield client
 

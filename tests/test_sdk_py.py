@@ -245,3 +245,22 @@ async def test_base_url_path_is_kept(server: Server, secret: str) -> None:
     async with ChatBotKit(token=secret, base_url=server.url + "/prefix") as prefixed:
         error = await api_error(prefixed.task.list())
         assert (error.status_code, error.code) == (404, "NOT_FOUND")
+
+
+async def test_fetched_values_round_trip(cbk: ChatBotKit) -> None:
+    """The typed responses turn every number into a float (``from_float``); writing them back must work,
+    as it does on the reference server (Joi accepts 10.0 as an integer)."""
+    task_id = (await cbk.task.create({"maxIterations": 10, "sessionDuration": 60000, "maxTime": 900000})).id
+    task = await cbk.task.fetch(task_id)
+    assert isinstance(task.max_iterations, float)
+    copy_id = (
+        await cbk.task.create(
+            {
+                "maxIterations": task.max_iterations,
+                "sessionDuration": task.session_duration,
+                "maxTime": task.max_time,
+            }
+        )
+    ).id
+    copy = await cbk.task.fetch(copy_id)
+    assert (copy.max_iterations, copy.session_duration, copy.max_time) == (10, 60000, 900000)

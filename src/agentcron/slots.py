@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from agentcron.schedule import Schedule, next_run, parse_schedule, parse_timezone, upcoming
+from agentcron.schedule import Schedule, next_run, parse_schedule, parse_timezone
 
 
 def _dt(ms: int) -> datetime:
@@ -30,8 +30,12 @@ def compile_schedule(schedule: str | None, timezone: str | None) -> tuple[Schedu
     return parse_schedule(schedule, tz), tz
 
 
+@lru_cache(maxsize=65_536)
 def next_slot(schedule: str | None, timezone: str | None, after_ms: int) -> int | None:
-    """The first slot strictly after ``after_ms``, or None (no schedule, ``never``, one-shot passed)."""
+    """The first slot strictly after ``after_ms``, or None (no schedule, ``never``, one-shot passed).
+
+    Cached: when many tasks share a schedule and come due together, the scheduler asks the same question
+    for each of them (same schedule, timezone and ``now``)."""
     compiled = compile_schedule(schedule, timezone)
     if compiled is None:
         return None
@@ -41,13 +45,12 @@ def next_slot(schedule: str | None, timezone: str | None, after_ms: int) -> int 
 
 def slots_between(schedule: str | None, timezone: str | None, after_ms: int, until_ms: int, limit: int) -> list[int]:
     """Slots in ``(after_ms, until_ms]``, at most ``limit`` of them (oldest first)."""
-    compiled = compile_schedule(schedule, timezone)
-    if compiled is None:
-        return []
     out: list[int] = []
-    for dt in upcoming(compiled[0], compiled[1], _dt(after_ms), limit):
-        ms = _ms(dt)
-        if ms > until_ms:
+    at = after_ms
+    while len(out) < limit:
+        nxt = next_slot(schedule, timezone, at)
+        if nxt is None or nxt > until_ms:
             break
-        out.append(ms)
+        out.append(nxt)
+        at = nxt
     return out

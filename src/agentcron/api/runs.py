@@ -29,7 +29,7 @@ def _signal(ctx: AppContext, name: str, *args: Any) -> None:
 
 
 async def _task_or_404(ctx: AppContext, tx: Tx, account_id: str, task_id: str) -> Row:
-    task = await ctx.store.get_row(TASK, account_id, task_id, tx)
+    task = await ctx.store.get_row(TASK, account_id, task_id, tx)  # (NUL-safe: the store guards ids)
     if task is None:
         raise not_found()
     return task
@@ -94,6 +94,8 @@ async def cancel_execution(request: Request[Any, Any, Any], task_id: str, execut
     now = ctx.clock.now_ms()
     async with ctx.store.db.tx(write=True) as tx:
         task = await _task_or_404(ctx, tx, account_id, task_id)
+        if "\x00" in execution_id:  # PostgreSQL text cannot hold NUL; such an id exists nowhere
+            raise not_found()
         owned = await tx.fetchrow(
             "SELECT id FROM task_executions WHERE id = $1 AND task_id = $2 AND account_id = $3",
             execution_id,

@@ -40,7 +40,9 @@ async def read_body(request: Request[Any, Any, Any], type_: type[T]) -> T:
     if not raw.strip():
         raw = b"{}"
     try:
-        body = msgspec.json.decode(raw, type=type_)
+        # strict=False accepts integral floats (10.0) and numeric strings for ints, as the reference
+        # server's Joi validation does: PyPI chatbotkit round-trips every number as a float.
+        body = msgspec.json.decode(raw, type=type_, strict=False)
     except msgspec.ValidationError as e:
         raise ApiError(400, f"Invalid request body: {e}") from None
     except msgspec.DecodeError as e:

@@ -25,6 +25,10 @@ from agentcron.store.db import Row, Tx
 ACTIVE = ("queued", "running")
 
 
+def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
 @dataclass(slots=True)
 class NewExecution:
     task: Row
@@ -284,23 +288,45 @@ class RunStore:
             return []
         recorded: list[Finished] = []
         async with self.db.tx(write=True) as tx:
-            for r in results:
-                n = await tx.execute(
-                    "UPDATE task_executions SET state = 'done', status = $3, outcome = $4, summary = $5, "
-                    "completed_at = $6, updated_at = $6, input_tokens = $7, output_tokens = $8, "
-                    "model_requests = $9, lease_until = NULL WHERE id = $1 AND attempt = $2 AND state = 'running'",
-                    r.execution_id,
-                    r.attempt,
-                    r.status,
-                    r.outcome,
-                    r.summary,
-                    now,
-                    r.input_tokens,
-                    r.output_tokens,
-                    r.model_requests,
+            by_id = {r.execution_id: r for r in results}
+            for chunk in _chunks(results, 1000):
+                cte, args = self._values(
+                    "v",
+                    [
+                        ("id", "text"),
+                        ("attempt", "int4"),
+                        ("status", "text"),
+                        ("outcome", "text"),
+                        ("summary", "text"),
+                        ("itok", "int4"),
+                        ("otok", "int4"),
+                        ("reqs", "int4"),
+                    ],
+                    [
+                        (
+                            r.execution_id,
+                            r.attempt,
+                            r.status,
+                            r.outcome,
+                            r.summary,
+                            r.input_tokens,
+                            r.output_tokens,
+                            r.model_requests,
+                        )
+                        for r in chunk
+                    ],
+                    first=2,
                 )
-                if n:
-                    recorded.append(r)
+                rows = await tx.fetch(
+                    f"WITH {cte} UPDATE task_executions SET state = 'done', status = v.status, outcome = v.outcome, "
+                    "summary = v.summary, completed_at = $1, updated_at = $1, input_tokens = v.itok, "
+                    "output_tokens = v.otok, model_requests = v.reqs, lease_until = NULL FROM v "
+                    "WHERE task_executions.id = v.id AND task_executions.attempt = v.attempt "
+                    "AND task_executions.state = 'running' RETURNING task_executions.id",
+                    now,
+                    *args,
+                )
+                recorded.extend(by_id[r["id"]] for r in rows)
             messages: list[tuple[Any, ...]] = []
             for r in recorded:
                 if r.conversation_id:
@@ -323,13 +349,17 @@ class RunStore:
         outcome/lastRunAt recorded, and tasks deleted while running are removed."""
         if not outcomes:
             return
-        await tx.executemany(
-            "UPDATE tasks SET status = CASE WHEN EXISTS (SELECT 1 FROM task_executions r "
-            "WHERE r.task_id = tasks.id AND r.state = 'running') THEN 'running' ELSE 'idle' END, "
-            "outcome = COALESCE($2, outcome), last_run_at = CASE WHEN $2 IS NULL THEN last_run_at ELSE $3 END "
-            "WHERE id = $1",
-            [(t, o, now) for t, o in outcomes],
-        )
+        for chunk in _chunks(outcomes, 1000):
+            cte, args = self._values("v", [("id", "text"), ("outcome", "text")], list(chunk), first=2)
+            await tx.execute(
+                f"WITH {cte} UPDATE tasks SET status = CASE WHEN EXISTS (SELECT 1 FROM task_executions r "
+                "WHERE r.task_id = tasks.id AND r.state = 'running') THEN 'running' ELSE 'idle' END, "
+                "outcome = COALESCE(v.outcome, tasks.outcome), "
+                "last_run_at = CASE WHEN v.outcome IS NULL THEN tasks.last_run_at ELSE $1 END "
+                "FROM v WHERE tasks.id = v.id",
+                now,
+                *args,
+            )
         task_ids = [t for t, _ in outcomes]
         gone = await tx.fetch(
             f"SELECT id FROM tasks WHERE id IN ({self._params(1, len(task_ids))}) AND deleted_at IS NOT NULL "
@@ -444,6 +474,25 @@ class RunStore:
                 await tx.execute("DELETE FROM task_events WHERE task_id = $1", r["id"])
                 await tx.execute("DELETE FROM tasks WHERE id = $1", r["id"])
         return len(rows)
+
+    def _values(
+        self, name: str, cols: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]], first: int = 1
+    ) -> tuple[str, list[Any]]:
+        """A CTE ``name(cols) AS (...)`` holding ``rows``, and its parameters (numbered from ``first``).
+
+        PostgreSQL gets one array parameter per column (``unnest``), so the statement size does not grow
+        with the batch; SQLite gets a VALUES list."""
+        names = ", ".join(c for c, _ in cols)
+        if self.pg:
+            arrays = ", ".join(f"${first + i}::{t}[]" for i, (_, t) in enumerate(cols))
+            return f"{name}({names}) AS (SELECT * FROM unnest({arrays}))", [
+                list(col) for col in zip(*rows, strict=True)
+            ]
+        width = len(cols)
+        groups = ", ".join(
+            "(" + ", ".join(f"${first + r * width + c}" for c in range(width)) + ")" for r in range(len(rows))
+        )
+        return f"{name}({names}) AS (VALUES {groups})", [v for row in rows for v in row]
 
     @staticmethod
     def _params(start: int, n: int) -> str:
