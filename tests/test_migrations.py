@@ -32,9 +32,7 @@ def _describe(conn: Any) -> dict[str, Any]:
             "indexes": sorted(
                 (i["name"], tuple(i["column_names"]), bool(i["unique"])) for i in insp.get_indexes(table)
             ),
-            "unique": sorted(
-                (u["name"], tuple(u["column_names"])) for u in insp.get_unique_constraints(table)
-            ),
+            "unique": sorted((u["name"], tuple(u["column_names"])) for u in insp.get_unique_constraints(table)),
         }
     return out
 

@@ -560,9 +560,7 @@ def _quarter_ceiling(instant: datetime) -> datetime:
         (SYDNEY, "2026-10-03T14:00:00Z"),  # spring forward at 16:00Z
     ],
 )
-def test_quarterhourly_runs_every_15_real_minutes_across_transitions(
-    tz: zoneinfo.ZoneInfo, start: str
-) -> None:
+def test_quarterhourly_runs_every_15_real_minutes_across_transitions(tz: zoneinfo.ZoneInfo, start: str) -> None:
     s = parse_schedule("*/15 * * * *", tz)
     begin = at(start)
     # Chained next_run calls...

@@ -17,6 +17,17 @@ class SystemClock:
         return time.time_ns() // 1_000_000
 
 
+class OffsetClock:
+    """System time shifted by a fixed offset: lets a whole process (tests, benchmarks, simulations) live
+    at another instant without waiting for it."""
+
+    def __init__(self, offset_ms: int) -> None:
+        self.offset_ms = offset_ms
+
+    def now_ms(self) -> int:
+        return time.time_ns() // 1_000_000 + self.offset_ms
+
+
 class FakeClock:
     """A clock that only moves when told to (tests)."""
 

@@ -50,6 +50,8 @@ class Settings:
     poll_ms: int = 250
     #: On SIGTERM, how long running executions may finish before their leases are released.
     shutdown_grace_ms: int = 10_000
+    #: Shift this process's clock (ms). For tests and simulations only: run "in the future" without waiting.
+    clock_offset_ms: int = 0
     #: Hosts/networks outbound HTTP abilities may reach even though they are private (comma list).
     http_allow: tuple[str, ...] = field(default_factory=tuple)
 

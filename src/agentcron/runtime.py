@@ -19,9 +19,10 @@ from litestar import Litestar
 
 from agentcron.api.app import create_app
 from agentcron.api.context import AppContext
-from agentcron.clock import Clock, SystemClock
+from agentcron.clock import Clock, OffsetClock, SystemClock
 from agentcron.config import Settings
 from agentcron.engine.runner import BasicRunner, Runner
+from agentcron.events import EventBus
 from agentcron.janitor import Janitor
 from agentcron.scheduler import Scheduler
 from agentcron.store.base import open_store
@@ -40,6 +41,7 @@ class Roles:
     scheduler: Scheduler | None = None
     janitor: Janitor | None = None
     worker: Worker | None = None
+    events: EventBus | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -47,8 +49,11 @@ class Roles:
         if ctx.store is None:
             ctx.store = await open_store(s.database_url)
         runs = RunStore(ctx.store)
+        self.events = EventBus(ctx.store, ctx.clock, s.database_url)
+        await self.events.start()
+        ctx.services["events"] = self.events
         if "worker" in s.roles:
-            self.worker = Worker(runs, s, ctx.clock, self.runner)
+            self.worker = Worker(runs, s, ctx.clock, self.runner, events=self.events)
             ctx.services["wake_worker"] = self.worker.wake.set
             ctx.services["cancel_local"] = self.worker.cancel_local
             self.worker.start()
@@ -75,21 +80,27 @@ class Roles:
         for t in self.tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
+        if self.events is not None:
+            await self.events.close()
         if self.ctx.store is not None:
             await self.ctx.store.close()
+
+
+def process_clock(settings: Settings) -> Clock:
+    return OffsetClock(settings.clock_offset_ms) if settings.clock_offset_ms else SystemClock()
 
 
 def build_app(settings: Settings, clock: Clock | None = None, runner: Runner | None = None) -> Litestar:
     """The ASGI app for ``settings``: the store opens (and migrates) and the background roles start on
     startup; they stop gracefully on shutdown."""
-    ctx = AppContext(settings=settings, store=None, clock=clock or SystemClock())  # type: ignore[arg-type]
+    ctx = AppContext(settings=settings, store=None, clock=clock or process_clock(settings))  # type: ignore[arg-type]
     roles = Roles(ctx, runner or BasicRunner())
     return create_app(ctx, on_startup=[roles.start], on_shutdown=[roles.stop])
 
 
 async def run_headless(settings: Settings, runner: Runner | None = None) -> None:
     """Run scheduler and/or worker roles without HTTP until SIGTERM or SIGINT."""
-    ctx = AppContext(settings=settings, store=None, clock=SystemClock())  # type: ignore[arg-type]
+    ctx = AppContext(settings=settings, store=None, clock=process_clock(settings))  # type: ignore[arg-type]
     roles = Roles(ctx, runner or BasicRunner())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from agentcron.clock import Clock
 from agentcron.config import Settings
-from agentcron.engine.runner import Runner, RunResult
+from agentcron.engine.runner import Emit, Runner, RunResult
+from agentcron.events import EventBus
 from agentcron.store.runs import Claimed, Finished, RunStore
 
 log = logging.getLogger("agentcron.worker")
@@ -44,9 +45,16 @@ def run_deadline(task: dict[str, object]) -> tuple[float, str]:
 
 class Worker:
     def __init__(
-        self, runs: RunStore, settings: Settings, clock: Clock, runner: Runner, worker_id: str | None = None
+        self,
+        runs: RunStore,
+        settings: Settings,
+        clock: Clock,
+        runner: Runner,
+        worker_id: str | None = None,
+        events: EventBus | None = None,
     ) -> None:
         self.runs = runs
+        self.events = events
         self.settings = settings
         self.clock = clock
         self.runner = runner
@@ -75,7 +83,7 @@ class Worker:
         seconds, limit = run_deadline(job.task)
         try:
             async with asyncio.timeout(seconds):
-                result = await self.runner.run(job)
+                result = await self.runner.run(job, self._emitter(job))
         except TimeoutError:
             result = RunResult("failure", f"Run ended: it exceeded its {limit}.")
         except asyncio.CancelledError:
@@ -101,6 +109,15 @@ class Worker:
             )
         )
         self._done_event.set()
+
+    def _emitter(self, job: Claimed) -> Emit:
+        events = self.events
+
+        async def emit(type_: str, data: dict[str, object]) -> None:
+            if events is not None:
+                await events.publish(job.account_id, job.task["id"], job.execution_id, type_, data)
+
+        return emit
 
     async def flush(self, now: int) -> int:
         """Record finished runs (one transaction); returns how many were recorded."""

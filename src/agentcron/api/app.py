@@ -14,6 +14,7 @@ from agentcron.api.context import AppContext
 from agentcron.api.openapi import openapi_document
 from agentcron.api.resources import resource_routes
 from agentcron.api.runs import run_routes
+from agentcron.api.subscribe import subscribe
 from agentcron.api.tasks import task_routes
 from agentcron.api.wire import handle_api_error, handle_http_exception, handle_unexpected, json_response
 from agentcron.errors import ApiError
@@ -62,6 +63,7 @@ def create_app(
             openapi_json,
             *task_routes(),
             *run_routes(),
+            subscribe,
             *resource_routes(),
             *extra_routes,
         ],

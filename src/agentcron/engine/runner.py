@@ -8,6 +8,7 @@ itself: the worker records it, fenced on the lease.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -28,8 +29,13 @@ class RunResult:
     model_requests: int = 0
 
 
+#: emit(type, data): publish a workflow event of this execution (``operationBegin``, ``operationEnd``,
+#: ``error``) to the task's subscribers; persisted for replay.
+Emit = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+
 class Runner(Protocol):
-    async def run(self, job: Claimed) -> RunResult: ...
+    async def run(self, job: Claimed, emit: Emit) -> RunResult: ...
 
 
 def instruction_of(task: dict[str, Any]) -> str:
@@ -50,20 +56,33 @@ class BasicRunner:
     """Deterministic, offline runner: performs each ``wait`` ability (cancellable sleep) and ``time``
     ability of the bot, then reports success. Stands in until a model-backed runtime is configured."""
 
-    async def run(self, job: Claimed) -> RunResult:
+    async def run(self, job: Claimed, emit: Emit) -> RunResult:
         if job.bot is None:
+            await emit("error", {"code": "NO_BOT", "message": "The task has no bot: set botId to run it."})
             return RunResult("failure", "The task has no bot: set botId to run it.")
         instruction = instruction_of(job.task)
         notes: list[str] = []
-        for ability in abilities_of(job.bot):
+        for i, ability in enumerate(abilities_of(job.bot)):
             config = ability.get("config") or {}
-            if ability.get("type") == "wait":
+            kind = str(ability.get("type"))
+            op = {
+                "id": f"{job.execution_id}-{i}",
+                "action": {
+                    "id": f"ability-{i}",
+                    "kind": "function",
+                    "name": ability.get("name") or kind,
+                    "input": config,
+                },
+            }
+            await emit("operationBegin", op)
+            if kind == "wait":
                 seconds = float(config.get("seconds", 1))
                 await asyncio.sleep(max(0.0, seconds))
                 notes.append(f"waited {seconds:g} s")
-            elif ability.get("type") == "time":
+            elif kind == "time":
                 tz = ZoneInfo(str(config.get("timezone") or "UTC"))
                 notes.append(f"time is {datetime.now(UTC).astimezone(tz).isoformat(timespec='seconds')}")
+            await emit("operationEnd", {**op, "result": notes[-1] if notes else None})
         summary = f"Completed task '{job.task.get('name') or job.task['id']}'" + (
             f" ({'; '.join(notes)})" if notes else ""
         )

@@ -1,0 +1,252 @@
+"""Scheduler benchmark: N tasks all due in the same second, no-op bot, end to end.
+
+For each backend (SQLite file, PostgreSQL) and N in --sizes, tasks are bulk-loaded with a daily cron that
+comes due at T0 (a minute boundary); the scheduler, worker and janitor run in this process with a clock
+offset so T0 arrives ~2 s after loading. Every execution is durable (a row from queued to done, with its
+conversation and messages). Printed per run: fires/s (N / (last completion - T0)), lateness of completion
+(completed_at - scheduled_for) p50/p99/max, dropped slots (tasks without exactly one execution).
+
+Baseline in the same run: APScheduler 3.x (BackgroundScheduler, MemoryJobStore, ThreadPoolExecutor(10)),
+N date jobs due at the same instant, lateness = EVENT_JOB_EXECUTED time - scheduled_run_time, dropped =
+EVENT_JOB_MISSED. Also: lateness of 1,000 due tasks with 1,000,000 idle tasks stored vs with none.
+
+    python bench/scheduler.py [--sizes 1000,10000,100000] [--backend sqlite|postgres|both] [--idle 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
+
+from agentcron import ids
+from agentcron.api.context import AppContext
+from agentcron.clock import OffsetClock
+from agentcron.config import Settings
+from agentcron.runtime import Roles
+from agentcron.store.base import Store, open_store
+
+PG_URL = os.environ.get("AGENTCRON_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@dataclass
+class Result:
+    name: str
+    n: int
+    fires_per_s: float
+    p50: float
+    p99: float
+    max: float
+    dropped: int
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(len(values) * p))]
+
+
+async def load(store: Store, n_due: int, n_idle: int, t0: int, now: int) -> str:
+    account = await store.create_account("bench", now)
+    bot_id = ids.new_id(now)
+    due_cron = f"{time.gmtime(t0 / 1000).tm_min} {time.gmtime(t0 / 1000).tm_hour} * * *"
+    rows: list[tuple[Any, ...]] = []
+    async with store.db.tx(write=True) as tx:
+        await tx.execute(
+            "INSERT INTO bots (id, account_id, name, description, model, created_at, updated_at) "
+            "VALUES ($1, $2, 'noop', '', 'test', $3, $3)",
+            bot_id,
+            account,
+            now,
+        )
+    sql = (
+        "INSERT INTO tasks (id, account_id, name, description, bot_id, schedule, timezone, next_run_at, "
+        "overlap_policy, misfire_policy, status, outcome, missed_count, created_at, updated_at) "
+        "VALUES ($1, $2, $3, '', $4, $5, NULL, $6, 'skip', 'coalesce', 'idle', 'pending', 0, $7, $7)"
+    )
+    total = n_due + n_idle
+    for i in range(total):
+        due = i < n_due
+        created = now - total + i
+        rows.append(
+            (
+                ids.new_id(created),
+                account,
+                f"t{i}",
+                bot_id,
+                due_cron if due else "0 0 1 1 *",
+                t0 if due else t0 + 86_400_000 * 30,
+                created,
+            )
+        )
+        if len(rows) == 20_000 or i == total - 1:
+            async with store.db.tx(write=True) as tx:
+                await tx.executemany(sql, rows)
+            rows = []
+    return account
+
+
+async def run_agentcron(url: str, n: int, n_idle: int = 0, label: str = "") -> Result:
+    settings = Settings(
+        database_url=url,
+        worker_concurrency=2000,
+        max_concurrent_executions=10**9,
+        max_executions_per_day=10**9,
+        scheduler_batch=1000,
+        misfire_grace_ms=600_000,
+    )
+    store = await open_store(url)
+    wall = time.time_ns() // 1_000_000
+    t0_real = (wall // 60_000 + 1) * 60_000  # next minute boundary (a cron slot)
+    t0 = t0_real
+    t_load = time.perf_counter()
+    await load(store, n, n_idle, t0, wall)
+    load_s = time.perf_counter() - t_load
+    # Shift the clock so that T0 comes 2 s from now, whatever the loading took.
+    clock = OffsetClock(t0 - 2000 - time.time_ns() // 1_000_000)
+    ctx = AppContext(settings=settings, store=store, clock=clock)
+    roles = Roles(ctx)
+    await roles.start()
+    deadline = time.monotonic() + 120 + n / 500
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.25)
+        async with store.db.tx() as tx:
+            row = await tx.fetchrow("SELECT COUNT(*) AS n FROM task_executions WHERE state = 'done'")
+        if row is not None and int(row["n"]) >= n:
+            break
+    await roles.stop()
+    store = await open_store(url, run_migrations=False)
+    async with store.db.tx() as tx:
+        rows = await tx.fetch(
+            "SELECT scheduled_for, created_at, completed_at, outcome FROM task_executions WHERE kind <> 'skip'"
+        )
+        per_task = await tx.fetchrow(
+            "SELECT COUNT(*) AS n FROM (SELECT task_id FROM task_executions GROUP BY task_id HAVING COUNT(*) = 1) s"
+        )
+    await store.close()
+    late = [r["completed_at"] - r["scheduled_for"] for r in rows if r["completed_at"] is not None]
+    last = max((r["completed_at"] for r in rows if r["completed_at"] is not None), default=t0)
+    span = max(1, last - t0) / 1000
+    dropped = n - int(per_task["n"] if per_task else 0)
+    name = label or f"agentcron {'sqlite' if url.startswith('sqlite') else 'postgres'}"
+    print(f"  (loaded {n + n_idle:,} tasks in {load_s:.1f} s)", file=sys.stderr)
+    return Result(name, n, len(late) / span, pct(late, 0.5), pct(late, 0.99), max(late, default=0), dropped)
+
+
+def run_apscheduler(n: int) -> Result:
+    from datetime import datetime, timedelta
+
+    from apscheduler.events import EVENT_JOB_EXECUTED, EVENT_JOB_MISSED
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    late: list[float] = []
+    missed = [0]
+    done = threading.Event()
+    lock = threading.Lock()
+
+    def listener(event: Any) -> None:
+        with lock:
+            if event.code == EVENT_JOB_MISSED:
+                missed[0] += 1
+            else:
+                late.append(
+                    (datetime.now(event.scheduled_run_time.tzinfo) - event.scheduled_run_time).total_seconds() * 1000
+                )
+            if len(late) + missed[0] >= n:
+                done.set()
+
+    def noop() -> None:
+        return None
+
+    sched = BackgroundScheduler()
+    sched.add_listener(listener, EVENT_JOB_EXECUTED | EVENT_JOB_MISSED)
+    sched.start(paused=True)
+    run_at = datetime.now().astimezone() + timedelta(seconds=2 + n / 30_000)
+    for _ in range(n):
+        sched.add_job(noop, "date", run_date=run_at)
+    sched.resume()
+    done.wait(120 + n / 1000)
+    sched.shutdown(wait=False)
+    span = max(late, default=0) / 1000 or 1
+    return Result(
+        "APScheduler 3.x", n, len(late) / span, pct(late, 0.5), pct(late, 0.99), max(late, default=0), missed[0]
+    )
+
+
+async def pg_database() -> tuple[str, str]:
+    import asyncpg
+
+    name = f"agentcron_bench_{secrets.token_hex(4)}"
+    conn = await asyncpg.connect(PG_URL)
+    await conn.execute(f'CREATE DATABASE "{name}"')
+    await conn.close()
+    return PG_URL.rsplit("/", 1)[0] + "/" + name, name
+
+
+async def drop_pg(name: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(PG_URL)
+    await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await conn.close()
+
+
+async def agentcron_run(backend: str, n: int, n_idle: int = 0, label: str = "") -> Result:
+    if backend == "sqlite":
+        with tempfile.TemporaryDirectory() as d:
+            return await run_agentcron(f"sqlite:///{d}/bench.db", n, n_idle, label)
+    url, name = await pg_database()
+    try:
+        return await run_agentcron(url, n, n_idle, label)
+    finally:
+        await drop_pg(name)
+
+
+def show(results: list[Result], baseline: Result | None) -> None:
+    for r in results:
+        ratio = f"{r.fires_per_s / baseline.fires_per_s:5.2f}x" if baseline and baseline.fires_per_s else "  -  "
+        print(
+            f"{r.name:<28} N={r.n:>7,}  fires/s {r.fires_per_s:>9,.0f} ({ratio} APS)  lateness p50 {r.p50:>7.0f} ms"
+            f"  p99 {r.p99:>7.0f} ms  max {r.max:>7.0f} ms  dropped {r.dropped:,}",
+            flush=True,
+        )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", default="1000,10000,100000")
+    ap.add_argument("--backend", default="both", choices=["sqlite", "postgres", "both"])
+    ap.add_argument("--idle", type=int, default=1_000_000, help="idle tasks for the storage-size check (0: skip)")
+    ap.add_argument("--no-baseline", action="store_true")
+    args = ap.parse_args()
+    backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
+    for n in [int(x) for x in args.sizes.split(",")]:
+        base = None if args.no_baseline else run_apscheduler(n)
+        if base:
+            show([base], None)
+        for b in backends:
+            show([asyncio.run(agentcron_run(b, n))], base)
+    if args.idle:
+        for b in backends:
+            small = asyncio.run(agentcron_run(b, 1000, 0, f"{b} 1k due, 0 idle"))
+            big = asyncio.run(agentcron_run(b, 1000, args.idle, f"{b} 1k due, {args.idle:,} idle"))
+            show([small, big], None)
+            print(
+                f"  p99 lateness ratio with {args.idle:,} idle tasks: {big.p99 / max(small.p99, 1):.2f}x "
+                f"(target <= 1.2x)",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()

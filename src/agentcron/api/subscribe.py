@@ -1,0 +1,76 @@
+"""``POST task/{id}/subscribe``: the task's workflow events as a JSONL stream.
+
+The stream replays up to ``historyLength`` (0-1000) persisted events, then stays open across executions
+delivering live ones; ``{"type":"ping"}`` lines keep idle streams alive (never blank lines: the official
+SDK's reader throws on them). The task of another account answers 401, as the manual specifies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from litestar import Request, Response, post
+from litestar.response import Stream
+
+from agentcron.api.auth import account_of
+from agentcron.api.context import ctx_of
+from agentcron.api.schemas import SubscribeBody
+from agentcron.api.wire import JSONL, encode, read_body
+from agentcron.errors import ApiError, not_found
+from agentcron.events import EventBus
+
+PING_SECONDS = 15.0
+
+
+@post("/api/v1/task/{task_id:str}/subscribe", operation_id="taskSubscribe", status_code=200)
+async def subscribe(request: Request[Any, Any, Any], task_id: str) -> Response[Any]:
+    ctx = ctx_of(request)
+    account_id = await account_of(request, ctx.store)
+    body = await read_body(request, SubscribeBody)
+    if "\x00" in task_id:
+        raise not_found()
+    async with ctx.store.db.tx() as tx:
+        owner = await tx.fetchrow("SELECT account_id FROM tasks WHERE id = $1 AND deleted_at IS NULL", task_id)
+    if owner is None:
+        raise not_found()
+    if owner["account_id"] != account_id:
+        raise ApiError(401, "Not authorized to subscribe to this task")
+    bus: EventBus = ctx.services["events"]
+    # Subscribe before reading history so no event falls between the two; duplicates are cut by seq.
+    sub = bus.subscribe(task_id)
+    clock = ctx.clock
+
+    async def lines() -> AsyncIterator[bytes]:
+        import asyncio
+
+        try:
+            last = 0
+            for past in await bus.history(task_id, body.historyLength):
+                last = past.seq
+                yield past.line()
+            while True:
+                try:
+                    event = await asyncio.wait_for(sub.queue.get(), PING_SECONDS)
+                except TimeoutError:
+                    yield encode({"type": "ping", "createdAt": clock.now_ms(), "data": {}}) + b"\n"
+                    continue
+                if event is None:  # dropped for falling behind
+                    yield (
+                        encode(
+                            {
+                                "type": "error",
+                                "createdAt": clock.now_ms(),
+                                "data": {"code": "SUBSCRIBER_TOO_SLOW", "message": "Stream closed: it fell behind"},
+                            }
+                        )
+                        + b"\n"
+                    )
+                    return
+                if event.seq > last:
+                    last = event.seq
+                    yield event.line()
+        finally:
+            bus.unsubscribe(sub)
+
+    return Stream(lines(), media_type=JSONL, headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
