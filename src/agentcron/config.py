@@ -32,9 +32,9 @@ class Settings:
     max_body_bytes: int = 1_048_576
     #: Execution lease length; renewed every third of it, reaped after it lapses.
     lease_ms: int = 30_000
-    #: Per-account cap on executions running or queued at once (429 on trigger beyond it).
+    #: Per-account cap on executions running or queued at once (429 on trigger beyond it; 0 = no cap).
     max_concurrent_executions: int = 100
-    #: Per-account cap on executions started in any rolling 24 hours.
+    #: Per-account cap on executions started in the rolling day (hourly buckets; 0 = no cap).
     max_executions_per_day: int = 100_000
     #: Executions older than this are pruned, in batches.
     retention_days: int = 90
@@ -54,6 +54,20 @@ class Settings:
     clock_offset_ms: int = 0
     #: Hosts/networks outbound HTTP abilities may reach even though they are private (comma list).
     http_allow: tuple[str, ...] = field(default_factory=tuple)
+    #: Model of bots whose ``model`` is empty (``provider:model``; ``test`` is the built-in offline model).
+    default_model: str = "test"
+    #: OpenAI-compatible endpoint for ``openai:`` models (Ollama, vLLM, llama.cpp, LM Studio...); empty: OpenAI.
+    openai_base_url: str = ""
+    #: API key for ``openai:`` models; empty: ``OPENAI_API_KEY``, or a placeholder when a base URL is set.
+    openai_api_key: str = ""
+    #: API key for ``anthropic:`` models (needs the ``anthropic`` extra); empty: ``ANTHROPIC_API_KEY``.
+    anthropic_api_key: str = ""
+    #: Timeout of one model request.
+    model_timeout_ms: int = 120_000
+    #: Retries of a model request after a rate limit, server error, timeout or connection error.
+    model_retries: int = 4
+    #: First retry delay; doubles per attempt (capped at 30 s), or the provider's Retry-After when longer.
+    model_retry_ms: int = 1000
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

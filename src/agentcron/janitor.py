@@ -35,6 +35,7 @@ class Janitor:
         """One batch of retention pruning plus expired-task deletion; returns rows removed."""
         removed = await self.runs.prune(now - self.settings.retention_days * DAY_MS)
         removed += await self.runs.expire_tasks(now)
+        await self.runs.prune_usage(now)
         return removed
 
     async def run(self) -> None:

@@ -36,7 +36,6 @@ log = logging.getLogger("agentcron.scheduler")
 
 #: Upper bound on slots counted after an outage (a quarter-hourly task down for a year has 35k).
 MAX_COUNTED_SLOTS = 10_000
-DAY_MS = 86_400_000
 
 
 @dataclass(slots=True)
@@ -70,11 +69,14 @@ class Scheduler:
             result.tasks = len(due)
             accounts = sorted({t["account_id"] for t in due})
             active = await self.runs.active_by_task(tx, accounts, [t["id"] for t in due])
-            usage = await self.runs.account_usage(tx, accounts, now - DAY_MS)
+            usage = await self.runs.account_usage(
+                tx, accounts, now, s.max_concurrent_executions, s.max_executions_per_day
+            )
             running_now = {a: u[0] for a, u in usage.items()}
             today = {a: u[1] for a, u in usage.items()}
             new: list[NewExecution] = []
             canceled: list[str] = []
+            started: dict[str, int] = {}
             updates: list[tuple[str, int | None, int]] = []
             for task in due:
                 fired, nxt, missed = self._plan(task, now)
@@ -94,12 +96,9 @@ class Scheduler:
                             )
                         )
                         continue
-                    if running_now[acc] >= s.max_concurrent_executions or today[acc] >= s.max_executions_per_day:
-                        cap = (
-                            "concurrent executions"
-                            if running_now[acc] >= s.max_concurrent_executions
-                            else "executions per day"
-                        )
+                    over_concurrent = 0 < s.max_concurrent_executions <= running_now[acc]
+                    if over_concurrent or 0 < s.max_executions_per_day <= today[acc]:
+                        cap = "concurrent executions" if over_concurrent else "executions per day"
                         new.append(_skip(ex, "limits", f"Skipped: the account reached its limit of {cap}"))
                         continue
                     if policy == "cancelPrevious" and busy:
@@ -115,9 +114,11 @@ class Scheduler:
                     new.append(ex)
                     running_now[acc] += 1
                     today[acc] += 1
+                    started[acc] = started.get(acc, 0) + 1
                 updates.append((task["id"], nxt, missed))
             await self.runs.insert_executions(tx, new, now)
             await self.runs.set_next_runs(tx, updates)
+            await self.runs.record_usage(tx, started, now)
         result.executions = new
         result.fired = sum(1 for e in new if e.kind != "skip")
         result.skipped = len(new) - result.fired

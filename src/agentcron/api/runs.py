@@ -19,8 +19,6 @@ from agentcron.store.db import Row, Tx
 from agentcron.store.resources import EXECUTION, TASK
 from agentcron.store.runs import NewExecution, RunStore
 
-DAY_MS = 86_400_000
-
 
 def _signal(ctx: AppContext, name: str, *args: Any) -> None:
     fn = ctx.services.get(name)
@@ -57,16 +55,18 @@ async def trigger(request: Request[Any, Any, Any], task_id: str) -> Response[byt
     now = ctx.clock.now_ms()
     async with ctx.store.db.tx(write=True) as tx:
         task = await _task_or_404(ctx, tx, account_id, task_id)
-        active, today = (await runs.account_usage(tx, [account_id], now - DAY_MS))[account_id]
-        if active >= s.max_concurrent_executions:
+        usage = await runs.account_usage(tx, [account_id], now, s.max_concurrent_executions, s.max_executions_per_day)
+        active, today = usage[account_id]
+        if 0 < s.max_concurrent_executions <= active:
             raise limits_reached(
                 f"Limit reached: {active} executions are queued or running (max {s.max_concurrent_executions})"
             )
-        if today >= s.max_executions_per_day:
+        if 0 < s.max_executions_per_day <= today:
             raise limits_reached(
                 f"Limit reached: {today} executions in the last 24 hours (max {s.max_executions_per_day})"
             )
         await runs.insert_executions(tx, [NewExecution(task, "trigger", None)], now)
+        await runs.record_usage(tx, {account_id: 1}, now)
     _signal(ctx, "wake_worker")
     return json_response({"id": task_id})
 

@@ -23,6 +23,7 @@ from agentcron.store.base import Store
 from agentcron.store.db import Row, Tx
 
 ACTIVE = ("queued", "running")
+HOUR_MS = 3_600_000
 
 
 def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
@@ -60,12 +61,45 @@ class NewExecution:
         )
 
 
-_INSERT_EXECUTION = (
-    "INSERT INTO task_executions (id, account_id, task_id, name, description, status, outcome, state, kind, "
-    "reason, summary, scheduled_for, missed_count, completed_at, created_at, updated_at) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) "
-    "ON CONFLICT (task_id, scheduled_for) DO NOTHING"
-)
+_EXECUTION_COLUMNS = [
+    ("id", "text"),
+    ("account_id", "text"),
+    ("task_id", "text"),
+    ("name", "text"),
+    ("description", "text"),
+    ("status", "text"),
+    ("outcome", "text"),
+    ("state", "text"),
+    ("kind", "text"),
+    ("reason", "text"),
+    ("summary", "text"),
+    ("scheduled_for", "int8"),
+    ("missed_count", "int4"),
+    ("completed_at", "int8"),
+    ("created_at", "int8"),
+    ("updated_at", "int8"),
+]
+_CONVERSATION_COLUMNS = [
+    ("id", "text"),
+    ("account_id", "text"),
+    ("name", "text"),
+    ("description", "text"),
+    ("bot_id", "text"),
+    ("contact_id", "text"),
+    ("task_id", "text"),
+    ("meta", "jsonb"),
+    ("created_at", "int8"),
+    ("updated_at", "int8"),
+]
+_MESSAGE_COLUMNS = [
+    ("id", "text"),
+    ("account_id", "text"),
+    ("conversation_id", "text"),
+    ("type", "text"),
+    ("text", "text"),
+    ("created_at", "int8"),
+    ("updated_at", "int8"),
+]
 
 
 @dataclass(slots=True)
@@ -138,36 +172,65 @@ class RunStore:
         )
         return {r["task_id"]: int(r["n"]) for r in rows}
 
-    async def account_usage(self, tx: Tx, account_ids: Sequence[str], since: int) -> dict[str, tuple[int, int]]:
-        """account -> (executions queued or running now, executions started since ``since``)."""
-        if not account_ids:
-            return {}
-        active = await tx.fetch(
-            "SELECT account_id, COUNT(*) AS n FROM task_executions WHERE state IN ('queued', 'running') "
-            f"AND account_id IN ({self._params(1, len(account_ids))}) GROUP BY account_id",
-            *account_ids,
-        )
-        p = self._params(2, len(account_ids))
-        daily = await tx.fetch(
-            "SELECT account_id, COUNT(*) AS n FROM task_executions WHERE created_at > $1 AND kind <> 'skip' "
-            f"AND account_id IN ({p}) GROUP BY account_id",
-            since,
-            *account_ids,
-        )
-        a = {r["account_id"]: int(r["n"]) for r in active}
-        d = {r["account_id"]: int(r["n"]) for r in daily}
-        return {acc: (a.get(acc, 0), d.get(acc, 0)) for acc in account_ids}
+    async def account_usage(
+        self, tx: Tx, account_ids: Sequence[str], now: int, concurrent_cap: int, daily_cap: int
+    ) -> dict[str, tuple[int, int]]:
+        """account -> (executions queued or running, executions started in the rolling day).
+
+        Both counts are bounded work: the first stops counting at ``concurrent_cap`` (0 = no cap, not
+        counted); the second sums 24 hourly counters (``account_usage``), so the rolling day has hour
+        granularity: it covers between 23 and 24 hours."""
+        out = {acc: (0, 0) for acc in account_ids}
+        if concurrent_cap > 0:
+            for acc in account_ids:
+                row = await tx.fetchrow(
+                    "SELECT COUNT(*) AS n FROM (SELECT 1 FROM task_executions WHERE account_id = $1 "
+                    "AND state IN ('queued', 'running') LIMIT $2) s",
+                    acc,
+                    concurrent_cap,
+                )
+                out[acc] = (int(row["n"]) if row else 0, 0)
+        if daily_cap > 0 and account_ids:
+            rows = await tx.fetch(
+                "SELECT account_id, SUM(executions) AS n FROM account_usage WHERE hour > $1 "
+                f"AND account_id IN ({self._params(2, len(account_ids))}) GROUP BY account_id",
+                now // HOUR_MS - 24,
+                *account_ids,
+            )
+            for r in rows:
+                out[r["account_id"]] = (out[r["account_id"]][0], int(r["n"]))
+        return out
+
+    async def record_usage(self, tx: Tx, started: dict[str, int], now: int) -> None:
+        """Add executions started now to the accounts' hourly counters."""
+        for acc, n in started.items():
+            if n:
+                await tx.execute(
+                    "INSERT INTO account_usage (account_id, hour, executions) VALUES ($1, $2, $3) "
+                    "ON CONFLICT (account_id, hour) DO UPDATE SET executions = account_usage.executions + $3",
+                    acc,
+                    now // HOUR_MS,
+                    n,
+                )
 
     async def insert_executions(self, tx: Tx, new: Sequence[NewExecution], now: int) -> None:
         if new:
-            await tx.executemany(_INSERT_EXECUTION, [n.row(now) for n in new])
+            await self._insert_many(
+                tx,
+                "task_executions",
+                _EXECUTION_COLUMNS,
+                [n.row(now) for n in new],
+                " ON CONFLICT (task_id, scheduled_for) DO NOTHING",
+            )
 
     async def set_next_runs(self, tx: Tx, updates: Sequence[tuple[str, int | None, int]]) -> None:
         """(task id, next_run_at, missed_count) for each fired task."""
-        if updates:
-            await tx.executemany(
-                "UPDATE tasks SET next_run_at = $2, missed_count = $3 WHERE id = $1",
-                [(t, n, m) for t, n, m in updates],
+        for chunk in _chunks(updates, 1000):
+            cte, args = self._values("v", [("id", "text"), ("nxt", "int8"), ("missed", "int4")], chunk)
+            await tx.execute(
+                f"WITH {cte} UPDATE tasks SET next_run_at = v.nxt, missed_count = v.missed "
+                "FROM v WHERE tasks.id = v.id",
+                *args,
             )
 
     # -- worker side ----------------------------------------------------------------------------------
@@ -255,12 +318,14 @@ class RunStore:
                 out.append(
                     Claimed(c["id"], int(c["attempt"]), c["account_id"], task, bots.get(task["bot_id"]), conv_id)
                 )
-            await tx.executemany(
-                "INSERT INTO conversations (id, account_id, name, description, bot_id, contact_id, task_id, meta, "
-                "created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                conversations,
-            )
-            await tx.executemany("UPDATE task_executions SET conversation_id = $2 WHERE id = $1", links)
+            await self._insert_many(tx, "conversations", _CONVERSATION_COLUMNS, conversations)
+            for chunk in _chunks(links, 1000):
+                cte, args = self._values("v", [("id", "text"), ("conv", "text")], chunk)
+                await tx.execute(
+                    f"WITH {cte} UPDATE task_executions SET conversation_id = v.conv FROM v "
+                    "WHERE task_executions.id = v.id",
+                    *args,
+                )
         return out
 
     async def heartbeat(self, leases: Sequence[tuple[str, int]], now: int, lease_ms: int) -> set[str]:
@@ -334,12 +399,7 @@ class RunStore:
                         messages.append(
                             (ids.new_id(now + i), r.account_id, r.conversation_id, kind, text, now + i, now)
                         )
-            if messages:
-                await tx.executemany(
-                    "INSERT INTO messages (id, account_id, conversation_id, type, text, created_at, updated_at) "
-                    "VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    messages,
-                )
+            await self._insert_many(tx, "messages", _MESSAGE_COLUMNS, messages)
             last: dict[str, Finished] = {r.task_id: r for r in recorded}
             await self._settle_tasks(tx, [(t, r.outcome) for t, r in last.items()], now)
         return [r.execution_id for r in recorded]
@@ -460,6 +520,11 @@ class RunStore:
                 batch,
             )
 
+    async def prune_usage(self, now: int) -> int:
+        """Drop hourly usage counters older than two days."""
+        async with self.db.tx(write=True) as tx:
+            return await tx.execute("DELETE FROM account_usage WHERE hour < $1", now // HOUR_MS - 48)
+
     async def expire_tasks(self, now: int, batch: int = 1000) -> int:
         """Delete tasks past their ``expiresAt`` that are not running."""
         async with self.db.tx(write=True) as tx:
@@ -474,6 +539,25 @@ class RunStore:
                 await tx.execute("DELETE FROM task_events WHERE task_id = $1", r["id"])
                 await tx.execute("DELETE FROM tasks WHERE id = $1", r["id"])
         return len(rows)
+
+    async def _insert_many(
+        self, tx: Tx, table: str, cols: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]], suffix: str = ""
+    ) -> None:
+        """Insert ``rows`` in one statement on PostgreSQL (``unnest`` of one array per column) or one
+        ``executemany`` on SQLite (where a statement is a cheap in-process call)."""
+        if not rows:
+            return
+        names = ", ".join(c for c, _ in cols)
+        if self.pg:
+            arrays = ", ".join(f"${i}::{'text' if t == 'jsonb' else t}[]" for i, (_, t) in enumerate(cols, start=1))
+            select = ", ".join(f"v.{c}::jsonb" if t == "jsonb" else f"v.{c}" for c, t in cols)
+            await tx.execute(
+                f"INSERT INTO {table} ({names}) SELECT {select} FROM unnest({arrays}) AS v({names}){suffix}",
+                *[list(col) for col in zip(*rows, strict=True)],
+            )
+            return
+        marks = ", ".join(f"${i}" for i in range(1, len(cols) + 1))
+        await tx.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks}){suffix}", rows)
 
     def _values(
         self, name: str, cols: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]], first: int = 1

@@ -192,7 +192,6 @@ executions = sa.Table(
     _ts("updated_at", False),
     sa.UniqueConstraint("task_id", "scheduled_for", name="uq_task_executions_slot"),
     sa.Index("ix_task_executions_task_created", "task_id", "created_at", "id"),
-    sa.Index("ix_task_executions_account_created", "account_id", "created_at"),
     sa.Index("ix_task_executions_created", "created_at"),
     # Partial indexes stay small however long the history grows: the hot queries only touch live rows.
     sa.Index(
@@ -226,4 +225,13 @@ task_events = sa.Table(
     sa.Column("type", sa.String(32), nullable=False),
     sa.Column("data", Json, nullable=False),
     _ts("created_at", False),
+)
+
+#: Executions started per account per hour: the rolling-day limit sums 24 of these (bounded work).
+account_usage = sa.Table(
+    "account_usage",
+    metadata,
+    sa.Column("account_id", sa.String(32), primary_key=True),
+    sa.Column("hour", sa.BigInteger, primary_key=True),
+    sa.Column("executions", sa.Integer, nullable=False),
 )

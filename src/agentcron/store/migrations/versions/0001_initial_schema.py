@@ -20,6 +20,13 @@ depends_on = None
 def upgrade() -> None:
 
     op.create_table(
+        "account_usage",
+        sa.Column("account_id", sa.String(length=32), nullable=False),
+        sa.Column("hour", sa.BigInteger(), nullable=False),
+        sa.Column("executions", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("account_id", "hour"),
+    )
+    op.create_table(
         "accounts",
         sa.Column("id", sa.String(length=32), nullable=False),
         sa.Column("name", sa.Text(), nullable=False),
@@ -34,9 +41,7 @@ def upgrade() -> None:
         sa.Column("execution_id", sa.String(length=32), nullable=True),
         sa.Column("type", sa.String(length=32), nullable=False),
         sa.Column(
-            "data",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=False,
+            "data", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=False
         ),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("task_id", "seq"),
@@ -48,11 +53,7 @@ def upgrade() -> None:
         sa.Column("task_id", sa.String(length=32), nullable=False),
         sa.Column("name", sa.Text(), nullable=False),
         sa.Column("description", sa.Text(), nullable=False),
-        sa.Column(
-            "meta",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=True,
-        ),
+        sa.Column("meta", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=True),
         sa.Column("conversation_id", sa.String(length=32), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("outcome", sa.String(length=16), nullable=False),
@@ -78,7 +79,6 @@ def upgrade() -> None:
         sa.UniqueConstraint("task_id", "scheduled_for", name="uq_task_executions_slot"),
     )
     with op.batch_alter_table("task_executions", schema=None) as batch_op:
-        batch_op.create_index("ix_task_executions_account_created", ["account_id", "created_at"], unique=False)
         batch_op.create_index(
             "ix_task_executions_active",
             ["account_id", "task_id"],
@@ -129,15 +129,9 @@ def upgrade() -> None:
         sa.Column("moderation", sa.Boolean(), nullable=True),
         sa.Column("visibility", sa.Text(), nullable=True),
         sa.Column(
-            "abilities",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=True,
+            "abilities", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=True
         ),
-        sa.Column(
-            "meta",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=True,
-        ),
+        sa.Column("meta", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=True),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
         sa.Column("updated_at", sa.BigInteger(), nullable=False),
         sa.ForeignKeyConstraint(["account_id"], ["accounts.id"], ondelete="CASCADE"),
@@ -158,11 +152,7 @@ def upgrade() -> None:
         sa.Column("nick", sa.Text(), nullable=True),
         sa.Column("preferences", sa.Text(), nullable=True),
         sa.Column("verified_at", sa.BigInteger(), nullable=True),
-        sa.Column(
-            "meta",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=True,
-        ),
+        sa.Column("meta", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=True),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
         sa.Column("updated_at", sa.BigInteger(), nullable=False),
         sa.ForeignKeyConstraint(["account_id"], ["accounts.id"], ondelete="CASCADE"),
@@ -180,11 +170,7 @@ def upgrade() -> None:
         sa.Column("bot_id", sa.String(length=32), nullable=True),
         sa.Column("contact_id", sa.String(length=32), nullable=True),
         sa.Column("task_id", sa.String(length=32), nullable=True),
-        sa.Column(
-            "meta",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=True,
-        ),
+        sa.Column("meta", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=True),
         sa.Column("expires_at", sa.BigInteger(), nullable=True),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
         sa.Column("updated_at", sa.BigInteger(), nullable=False),
@@ -211,11 +197,7 @@ def upgrade() -> None:
         sa.Column("max_calls", sa.Integer(), nullable=True),
         sa.Column("overlap_policy", sa.String(length=16), server_default="skip", nullable=False),
         sa.Column("misfire_policy", sa.String(length=16), server_default="coalesce", nullable=False),
-        sa.Column(
-            "meta",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=True,
-        ),
+        sa.Column("meta", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=True),
         sa.Column("status", sa.String(length=16), server_default="idle", nullable=False),
         sa.Column("outcome", sa.String(length=16), server_default="pending", nullable=False),
         sa.Column("missed_count", sa.Integer(), server_default="0", nullable=False),
@@ -248,11 +230,7 @@ def upgrade() -> None:
         sa.Column("conversation_id", sa.String(length=32), nullable=False),
         sa.Column("type", sa.String(length=16), nullable=False),
         sa.Column("text", sa.Text(), nullable=False),
-        sa.Column(
-            "meta",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=True,
-        ),
+        sa.Column("meta", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=True),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
         sa.Column("updated_at", sa.BigInteger(), nullable=False),
         sa.ForeignKeyConstraint(["conversation_id"], ["conversations.id"], ondelete="CASCADE"),
@@ -311,8 +289,8 @@ def downgrade() -> None:
             postgresql_where=sa.text("state IN ('queued', 'running')"),
             sqlite_where=sa.text("state IN ('queued', 'running')"),
         )
-        batch_op.drop_index("ix_task_executions_account_created")
 
     op.drop_table("task_executions")
     op.drop_table("task_events")
     op.drop_table("accounts")
+    op.drop_table("account_usage")
