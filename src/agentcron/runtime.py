@@ -62,6 +62,7 @@ class Roles:
             self.janitor = Janitor(runs, s, ctx.clock)
             ctx.services["wake_scheduler"] = self.scheduler.wake.set
             if self.worker is not None:
+                self.scheduler.local_worker = self.worker
                 self.scheduler.on_fired = self.worker.wake.set
                 self.scheduler.on_canceled = self.worker.cancel_local
                 self.janitor.on_reaped = self.worker.cancel_local

@@ -31,6 +31,7 @@ from agentcron.schedule import ScheduleError
 from agentcron.slots import next_slot, slots_between
 from agentcron.store.db import Row
 from agentcron.store.runs import NewExecution, RunStore
+from agentcron.worker import Worker
 
 log = logging.getLogger("agentcron.scheduler")
 
@@ -55,6 +56,8 @@ class Scheduler:
         self.stopping = False
         #: called after a tick queued executions (wakes in-process workers)
         self.on_fired: Callable[[], None] | None = None
+        #: a worker in this process: due runs go straight to it while it has room (see `tick`)
+        self.local_worker: Worker | None = None
         #: called with execution ids this process cancelled (stops in-process runs at once)
         self.on_canceled: Callable[[list[str]], None] | None = None
 
@@ -77,6 +80,8 @@ class Scheduler:
             new: list[NewExecution] = []
             canceled: list[str] = []
             started: dict[str, int] = {}
+            direct: list[NewExecution] = []
+            room = self.local_worker.dispatch_room() if self.local_worker is not None else 0
             updates: list[tuple[str, int | None, int]] = []
             for task in due:
                 fired, nxt, missed = self._plan(task, now)
@@ -85,6 +90,7 @@ class Scheduler:
                 # Overlap is judged against executions that existed before this tick, so the several
                 # catch-up runs of misfirePolicy "all" queue behind each other instead of skipping.
                 busy = active.get(task["id"], 0) > 0
+                serial_started = False
                 for ex in fired:
                     if ex.kind == "skip":
                         new.append(ex)
@@ -111,14 +117,29 @@ class Scheduler:
                             )
                         )
                         busy = False
-                    new.append(ex)
+                    # Direct dispatch: a local worker with room takes the run at once, skipping the queue,
+                    # when doing so keeps the task's runs serial (or its policy allows overlap).
+                    if room > 0 and (policy == "allow" or (not busy and not serial_started)):
+                        direct.append(ex)
+                        room -= 1
+                        serial_started = True
+                    else:
+                        new.append(ex)
+                        serial_started = True
                     running_now[acc] += 1
                     today[acc] += 1
                     started[acc] = started.get(acc, 0) + 1
                 updates.append((task["id"], nxt, missed))
             await self.runs.insert_executions(tx, new, now)
+            jobs = []
+            if direct and self.local_worker is not None:
+                w = self.local_worker
+                jobs = await self.runs.dispatch(tx, direct, w.worker_id, now, self.settings.lease_ms)
             await self.runs.set_next_runs(tx, updates)
             await self.runs.record_usage(tx, started, now)
+        if jobs and self.local_worker is not None:
+            self.local_worker.adopt(jobs)
+        new = new + direct
         result.executions = new
         result.fired = sum(1 for e in new if e.kind != "skip")
         result.skipped = len(new) - result.fired

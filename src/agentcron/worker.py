@@ -75,9 +75,17 @@ class Worker:
         if self.stopping or self.capacity == 0:
             return 0
         jobs = await self.runs.claim(self.worker_id, now, self.settings.lease_ms, self.capacity)
+        self.adopt(jobs)
+        return len(jobs)
+
+    def dispatch_room(self) -> int:
+        """How many runs the scheduler in this process may hand over directly (0 while stopping)."""
+        return 0 if self.stopping else self.capacity
+
+    def adopt(self, jobs: list[Claimed]) -> None:
+        """Start runs the scheduler already claimed for this worker (direct dispatch)."""
         for job in jobs:
             self.running[job.execution_id] = _Running(job, asyncio.create_task(self._run_one(job)))
-        return len(jobs)
 
     async def _run_one(self, job: Claimed) -> None:
         seconds, limit = run_deadline(job.task)
