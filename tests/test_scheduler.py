@@ -298,3 +298,22 @@ async def test_retention_prunes_old_finished_executions_in_batches(store: Store)
     assert await runs.prune(now + 91 * 86_400_000, batch=2) == 2  # bounded
     assert await janitor.prune_once(now + 91 * 86_400_000) == 3
     assert await executions(store, acc, tid) == []
+
+
+async def test_direct_dispatch_hands_due_runs_to_a_local_worker_keeping_runs_serial(store: Store) -> None:
+    now = ms("2026-06-01T10:00:30Z")
+    acc = await _account(store, now)
+    bot = await make_bot(store, acc, now, [{"type": "wait", "config": {"seconds": 30}}])
+    tid = await make_task(store, acc, now, "quarterhourly", bot_id=bot, overlap_policy="queue", misfire_policy="all")
+    clock = FakeClock(now)
+    runs = RunStore(store)
+    worker = Worker(runs, Settings(), clock, BasicRunner(), "w1")
+    sched = _scheduler(store, clock)
+    sched.local_worker = worker
+    r = await sched.run_until_idle(ms("2026-06-01T10:30:00Z"))  # two slots due: 10:15 and 10:30
+    assert r.fired == 2
+    assert len(worker.running) == 1  # the first went straight to the worker, the second waits its turn
+    ex = sorted(await executions(store, acc, tid), key=lambda e: e["scheduledFor"])
+    assert [(e["status"], e["attempt"]) for e in ex] == [("running", 1), ("idle", 0)]
+    assert await runs.claim("w2", clock.now_ms(), 30_000, 10) == []  # serial: nothing claimable yet
+    worker.cancel_local(list(worker.running))

@@ -1,0 +1,151 @@
+"""Run endpoints over real HTTP: trigger, cancel, delete and update while running, limits (429)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import Server, start_server, stop_server
+
+API = "/api/v1"
+
+
+def _wait(pred: Callable[[], Any], timeout: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = pred()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError("condition not reached in time")
+
+
+def _bot(c: httpx.Client, wait_s: float | None = None) -> str:
+    abilities = [{"type": "wait", "config": {"seconds": wait_s}}] if wait_s else []
+    r = c.post(f"{API}/bot/create", json={"name": "b", "model": "test", "abilities": abilities})
+    assert r.status_code == 200, r.text
+    return str(r.json()["id"])
+
+
+def _task(c: httpx.Client, **body: Any) -> str:
+    r = c.post(f"{API}/task/create", json={"name": "t", **body})
+    assert r.status_code == 200, r.text
+    return str(r.json()["id"])
+
+
+def _executions(c: httpx.Client, task_id: str) -> list[dict[str, Any]]:
+    r = c.get(f"{API}/task/{task_id}/execution/list", params={"order": "asc"})
+    assert r.status_code == 200, r.text
+    return list(r.json()["items"])
+
+
+@pytest.fixture
+def c(server: Server) -> Iterator[httpx.Client]:
+    with server.client(server.account()) as client:
+        yield client
+
+
+def test_trigger_runs_once_and_records_outcome(c: httpx.Client) -> None:
+    task_id = _task(c, botId=_bot(c), schedule="never")
+    assert c.post(f"{API}/task/{task_id}/trigger", json={}).json() == {"id": task_id}
+    (ex,) = _wait(lambda: [e for e in _executions(c, task_id) if e["outcome"] != "pending"])
+    assert (ex["status"], ex["outcome"], ex["trigger"]) == ("idle", "success", "trigger")
+    t = c.get(f"{API}/task/{task_id}/fetch").json()
+    assert (t["status"], t["outcome"], t["nextRunAt"]) == ("idle", "success", None)
+    assert t["lastRunAt"] is not None
+    conv = c.get(f"{API}/conversation/{ex['conversationId']}/fetch").json()
+    assert (conv["taskId"], conv["meta"]) == (task_id, {"app": "task", "taskId": task_id})
+    messages = c.get(f"{API}/conversation/{ex['conversationId']}/message/list", params={"order": "asc"}).json()
+    assert [m["type"] for m in messages["items"]] == ["user", "bot"]
+
+
+def test_cancel_interrupts_a_running_bot_within_a_second(c: httpx.Client) -> None:
+    task_id = _task(c, botId=_bot(c, wait_s=30))
+    c.post(f"{API}/task/{task_id}/trigger", json={})
+    _wait(lambda: c.get(f"{API}/task/{task_id}/fetch").json()["status"] == "running")
+    started = time.monotonic()
+    assert c.post(f"{API}/task/{task_id}/cancel", json={}).json() == {"id": task_id}
+    (ex,) = _executions(c, task_id)
+    assert (ex["status"], ex["outcome"], ex["summary"]) == ("canceled", "failure", "Task execution canceled")
+    assert c.get(f"{API}/task/{task_id}/fetch").json()["status"] == "idle"
+    assert time.monotonic() - started < 1.0
+    # cancelling again is a no-op 200
+    assert c.post(f"{API}/task/{task_id}/cancel", json={}).status_code == 200
+
+
+def test_execution_cancel_targets_one_execution_of_that_task(c: httpx.Client) -> None:
+    bot = _bot(c, wait_s=30)
+    a, b = _task(c, botId=bot), _task(c, botId=bot)
+    c.post(f"{API}/task/{a}/trigger", json={})
+    (ex,) = _wait(lambda: [e for e in _executions(c, a) if e["status"] == "running"])
+    assert c.post(f"{API}/task/{b}/execution/{ex['id']}/cancel", json={}).status_code == 404
+    r = c.post(f"{API}/task/{a}/execution/{ex['id']}/cancel", json={})
+    assert r.json() == {"id": ex["id"], "taskId": a}
+    (after,) = _executions(c, a)
+    assert (after["status"], after["outcome"]) == ("canceled", "failure")
+
+
+def test_delete_while_running_hides_the_task_lets_the_run_finish_then_removes_it(c: httpx.Client) -> None:
+    task_id = _task(c, botId=_bot(c, wait_s=1))
+    c.post(f"{API}/task/{task_id}/trigger", json={})
+    _wait(lambda: c.get(f"{API}/task/{task_id}/fetch").json()["status"] == "running")
+    c.post(f"{API}/task/{task_id}/trigger", json={})  # queued behind the running one
+    assert c.post(f"{API}/task/{task_id}/delete", json={}).json() == {"id": task_id}
+    assert c.get(f"{API}/task/{task_id}/fetch").status_code == 404
+    assert c.post(f"{API}/task/{task_id}/trigger", json={}).status_code == 404
+    assert c.post(f"{API}/task/{task_id}/update", json={"name": "x"}).status_code == 404
+    assert all(t["id"] != task_id for t in c.get(f"{API}/task/list").json()["items"])
+    # The running execution completes (its conversation gets the bot's messages), then the task is gone.
+    conversations = _wait(
+        lambda: [
+            x
+            for x in c.get(f"{API}/conversation/list", params={"taskId": task_id}).json()["items"]
+            if len(c.get(f"{API}/conversation/{x['id']}/message/list").json()["items"]) == 2
+        ]
+    )
+    assert len(conversations) == 1  # the queued trigger never started
+
+
+def test_update_while_running_applies_to_the_next_run(c: httpx.Client) -> None:
+    task_id = _task(c, botId=_bot(c, wait_s=0.5), name="before")
+    c.post(f"{API}/task/{task_id}/trigger", json={})
+    _wait(lambda: c.get(f"{API}/task/{task_id}/fetch").json()["status"] == "running")
+    assert c.post(f"{API}/task/{task_id}/update", json={"name": "after"}).status_code == 200
+    (first,) = _wait(lambda: [e for e in _executions(c, task_id) if e["outcome"] != "pending"])
+    assert "'before'" in first["summary"]
+    c.post(f"{API}/task/{task_id}/trigger", json={})
+    done = _wait(lambda: [e for e in _executions(c, task_id) if e["outcome"] != "pending"][1:])
+    assert "'after'" in done[0]["summary"]
+
+
+@pytest.fixture(scope="module")
+def capped_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    db = tmp_path_factory.mktemp("capped") / "agentcron.db"
+    server = start_server(
+        f"sqlite:///{db}",
+        env={"AGENTCRON_MAX_CONCURRENT_EXECUTIONS": "1", "AGENTCRON_MAX_EXECUTIONS_PER_DAY": "3"},
+    )
+    yield server
+    stop_server(server)
+
+
+def test_trigger_beyond_account_limits_is_429_limits_reached(capped_server: Server) -> None:
+    with capped_server.client(capped_server.account()) as c:
+        slow = _task(c, botId=_bot(c, wait_s=30))
+        assert c.post(f"{API}/task/{slow}/trigger", json={}).status_code == 200
+        r = c.post(f"{API}/task/{slow}/trigger", json={})
+        assert r.status_code == 429 and r.json()["code"] == "LIMITS_REACHED"
+        assert "queued or running" in r.json()["message"]
+        c.post(f"{API}/task/{slow}/cancel", json={})
+        quick = _task(c, botId=_bot(c))
+        for _ in range(2):
+            assert c.post(f"{API}/task/{quick}/trigger", json={}).status_code == 200
+            _wait(lambda: all(e["outcome"] != "pending" for e in _executions(c, quick)))
+        r = c.post(f"{API}/task/{quick}/trigger", json={})  # 4th start in the rolling day
+        assert r.status_code == 429 and "last 24 hours" in r.json()["message"]
+    with capped_server.client(capped_server.account()) as other:  # limits are per account
+        assert other.post(f"{API}/task/{_task(other, botId=_bot(other))}/trigger", json={}).status_code == 200
