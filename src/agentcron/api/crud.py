@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 from litestar import Request, Response, get, post
 from litestar.handlers import HTTPRouteHandler
+from litestar.params import FromPath
 
 from agentcron import ids
 from agentcron.api.context import AppContext, authed
@@ -112,14 +113,14 @@ def routes(api: ResourceApi, prefix: str = "/api/v1") -> list[HTTPRouteHandler]:
 
         return await respond_list(request, fmt, fetch, query, total)
 
-    async def fetch_one(request: Request[Any, Any, Any], item_id: str) -> Response[bytes]:
+    async def fetch_one(request: Request[Any, Any, Any], item_id: FromPath[str]) -> Response[bytes]:
         ctx, account_id = await authed(request)
         item = await ctx.store.get(res, account_id, item_id)
         if item is None:
             raise not_found()
         return json_response(item)
 
-    async def update(request: Request[Any, Any, Any], item_id: str) -> Response[bytes]:
+    async def update(request: Request[Any, Any, Any], item_id: FromPath[str]) -> Response[bytes]:
         ctx, account_id = await authed(request)
         body = await read_body(request, write_type)
         fields = present(body)
@@ -136,7 +137,7 @@ def routes(api: ResourceApi, prefix: str = "/api/v1") -> list[HTTPRouteHandler]:
             await store.update(res, account_id, item_id, changes, tx)
         return json_response({"id": item_id})
 
-    async def delete(request: Request[Any, Any, Any], item_id: str) -> Response[bytes]:
+    async def delete(request: Request[Any, Any, Any], item_id: FromPath[str]) -> Response[bytes]:
         ctx, account_id = await authed(request)
         store = ctx.store
         async with store.db.tx(write=True) as tx:

@@ -161,6 +161,35 @@ def openapi_document() -> dict[str, Any]:
     }
     paths["/api/v1/task/{taskId}/trigger"] = {"post": _op("taskTrigger", _ID, params=tid)}
     paths["/api/v1/task/{taskId}/cancel"] = {"post": _op("taskCancel", _ID, params=tid)}
+    schemas["TaskEvent"] = {
+        "type": "object",
+        "description": "One JSONL line of the subscribe stream",
+        "properties": {
+            "type": {"type": "string", "enum": ["operationBegin", "operationEnd", "error", "ping"]},
+            "createdAt": {"type": "integer", "description": "epoch milliseconds"},
+            "data": {"type": "object"},
+        },
+        "required": ["type", "createdAt", "data"],
+    }
+    sub = _op(
+        "taskSubscribe",
+        {
+            "description": "JSONL stream of workflow events (history replay first, then live; ping keep-alives)",
+            "content": {"application/jsonl": {"schema": {"$ref": "#/components/schemas/TaskEvent"}}},
+        },
+        params=tid,
+    )
+    sub["requestBody"] = {
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"historyLength": {"type": "integer", "minimum": 0, "maximum": 1000}},
+                }
+            }
+        }
+    }
+    paths["/api/v1/task/{taskId}/subscribe"] = {"post": sub}
     paths["/api/v1/task/{taskId}/execution/list"] = {
         "get": _op("taskExecutionList", _ok("#/components/schemas/TaskExecutionList"), params=[*tid, *_LIST_PARAMS])
     }

@@ -6,6 +6,7 @@ from typing import Any
 
 from litestar import Request, Response, get
 from litestar.handlers import HTTPRouteHandler
+from litestar.params import FromPath
 
 from agentcron import ids
 from agentcron.api.context import AppContext, authed
@@ -83,7 +84,7 @@ CONVERSATIONS = ResourceApi(
 
 
 @get("/api/v1/conversation/{conversation_id:str}/message/list", operation_id="conversationMessageList")
-async def message_list(request: Request[Any, Any, Any], conversation_id: str) -> Response[Any]:
+async def message_list(request: Request[Any, Any, Any], conversation_id: FromPath[str]) -> Response[Any]:
     ctx, account_id = await authed(request)
     fmt = negotiate(request)
     if not await ctx.store.exists(CONVERSATION, account_id, conversation_id):

@@ -6,6 +6,7 @@ from typing import Any
 
 from litestar import Request, Response, get, post
 from litestar.handlers import HTTPRouteHandler
+from litestar.params import FromPath
 
 from agentcron.api.context import AppContext, authed
 from agentcron.api.paging import parse_list_query, respond_list
@@ -45,7 +46,7 @@ async def _after_cancel(ctx: AppContext, tx: Tx, task: Row, canceled: list[str],
 
 
 @post("/api/v1/task/{task_id:str}/trigger", operation_id="taskTrigger")
-async def trigger(request: Request[Any, Any, Any], task_id: str) -> Response[bytes]:
+async def trigger(request: Request[Any, Any, Any], task_id: FromPath[str]) -> Response[bytes]:
     """Queue an additional execution now (asynchronous; ``nextRunAt`` untouched). It runs after any
     execution of the task that is still active. 429 ``LIMITS_REACHED`` when the account is at a cap."""
     ctx, account_id = await authed(request)
@@ -72,7 +73,7 @@ async def trigger(request: Request[Any, Any, Any], task_id: str) -> Response[byt
 
 
 @post("/api/v1/task/{task_id:str}/cancel", operation_id="taskCancel")
-async def cancel(request: Request[Any, Any, Any], task_id: str) -> Response[bytes]:
+async def cancel(request: Request[Any, Any, Any], task_id: FromPath[str]) -> Response[bytes]:
     """Cancel every queued or running execution of the task (status ``canceled``, outcome ``failure``);
     the running bot is interrupted. A no-op 200 when nothing runs."""
     ctx, account_id = await authed(request)
@@ -87,7 +88,9 @@ async def cancel(request: Request[Any, Any, Any], task_id: str) -> Response[byte
 
 
 @post("/api/v1/task/{task_id:str}/execution/{execution_id:str}/cancel", operation_id="taskExecutionCancel")
-async def cancel_execution(request: Request[Any, Any, Any], task_id: str, execution_id: str) -> Response[bytes]:
+async def cancel_execution(
+    request: Request[Any, Any, Any], task_id: FromPath[str], execution_id: FromPath[str]
+) -> Response[bytes]:
     """Cancel one execution; 404 unless it belongs to this task of this account. No-op when not active."""
     ctx, account_id = await authed(request)
     await read_body(request, Empty)
@@ -111,7 +114,7 @@ async def cancel_execution(request: Request[Any, Any, Any], task_id: str, execut
 
 
 @get("/api/v1/task/{task_id:str}/execution/list", operation_id="taskExecutionList")
-async def execution_list(request: Request[Any, Any, Any], task_id: str) -> Response[Any]:
+async def execution_list(request: Request[Any, Any, Any], task_id: FromPath[str]) -> Response[Any]:
     """Run history, newest first by default; ``status`` filters (idle, running, canceled)."""
     ctx, account_id = await authed(request)
     fmt = negotiate(request)

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from litestar import Request, Response, post
+from litestar.params import FromPath
 from litestar.response import Stream
 
 from agentcron.api.auth import account_of
@@ -24,7 +25,7 @@ PING_SECONDS = 15.0
 
 
 @post("/api/v1/task/{task_id:str}/subscribe", operation_id="taskSubscribe", status_code=200)
-async def subscribe(request: Request[Any, Any, Any], task_id: str) -> Response[Any]:
+async def subscribe(request: Request[Any, Any, Any], task_id: FromPath[str]) -> Response[Any]:
     ctx = ctx_of(request)
     account_id = await account_of(request, ctx.store)
     body = await read_body(request, SubscribeBody)

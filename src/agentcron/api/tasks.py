@@ -9,6 +9,7 @@ from typing import Any
 
 from litestar import Request, Response, get
 from litestar.handlers import HTTPRouteHandler
+from litestar.params import FromPath
 
 from agentcron.api.context import AppContext, authed
 from agentcron.api.crud import ResourceApi, check_bot_contact, routes
@@ -129,7 +130,7 @@ async def export_tasks(request: Request[Any, Any, Any]) -> Response[Any]:
 
 
 @get("/api/v1/contact/{contact_id:str}/task/list", operation_id="contactTaskList")
-async def contact_task_list(request: Request[Any, Any, Any], contact_id: str) -> Response[Any]:
+async def contact_task_list(request: Request[Any, Any, Any], contact_id: FromPath[str]) -> Response[Any]:
     ctx, account_id = await authed(request)
     fmt = negotiate(request)
     if not await ctx.store.exists(CONTACT, account_id, contact_id):
