@@ -197,6 +197,7 @@ executions = sa.Table(
     sa.Index(
         "ix_task_executions_queued",
         "created_at",
+        "id",  # the claim's ORDER BY: without it every claim sorts the whole queue
         postgresql_where=sa.text("state = 'queued'"),
         sqlite_where=sa.text("state = 'queued'"),
     ),

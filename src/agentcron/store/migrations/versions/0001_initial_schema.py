@@ -89,7 +89,7 @@ def upgrade() -> None:
         batch_op.create_index("ix_task_executions_created", ["created_at"], unique=False)
         batch_op.create_index(
             "ix_task_executions_queued",
-            ["created_at"],
+            ["created_at", "id"],
             unique=False,
             postgresql_where=sa.text("state = 'queued'"),
             sqlite_where=sa.text("state = 'queued'"),
