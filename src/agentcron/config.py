@@ -54,6 +54,10 @@ class Settings:
     clock_offset_ms: int = 0
     #: Hosts/networks outbound HTTP abilities may reach even though they are private (comma list).
     http_allow: tuple[str, ...] = field(default_factory=tuple)
+    #: Programs ``mcp`` abilities may start as stdio servers (the first element of ``config.command``, by path
+    #: or bare name); ``*`` allows any. Empty (default): stdio MCP is off, since a bot's config would otherwise
+    #: run commands on the worker. MCP over HTTP (``config.url``) needs no entry.
+    mcp_stdio_allow: tuple[str, ...] = field(default_factory=tuple)
     #: Model of bots whose ``model`` is empty (``provider:model``; ``test`` is the built-in offline model).
     default_model: str = "test"
     #: OpenAI-compatible endpoint for ``openai:`` models (Ollama, vLLM, llama.cpp, LM Studio...); empty: OpenAI.

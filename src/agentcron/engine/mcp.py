@@ -1,0 +1,92 @@
+"""The ``mcp`` ability: every tool of an MCP server, over stdio (``config.command``) or streamable HTTP
+(``config.url``), through pydantic-ai's `MCPToolset` (a FastMCP client).
+
+Stdio servers start only when their program is in ``Settings.mcp_stdio_allow``, and get a sanitized
+environment (PATH, HOME, ... plus ``config.env``). HTTP servers are checked against the outbound allow
+list when the run connects. A server's tool errors are reported to the model as failed tool results.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastmcp.client.transports import StdioTransport, StreamableHttpTransport
+from pydantic_ai.mcp import MCPToolset
+from pydantic_ai.toolsets import AbstractToolset, WrapperToolset
+
+from agentcron.engine import net
+from agentcron.engine.abilities import AbilityConfigError, ToolEnv
+
+DEFAULT_TIMEOUT_S = 60.0
+
+
+def stdio_program(config: dict[str, Any]) -> str | None:
+    command = config.get("command")
+    if isinstance(command, list) and command and all(isinstance(c, str) for c in command):
+        return str(command[0])
+    return None
+
+
+def stdio_allowed(program: str, allow: tuple[str, ...]) -> bool:
+    return "*" in allow or program in allow or os.path.basename(program) in allow
+
+
+@dataclass
+class _CheckedHTTP(WrapperToolset[Any]):
+    """Checks the server URL against the outbound allow list before connecting."""
+
+    url: str = ""
+    allow: net.AllowList = field(default_factory=lambda: net.AllowList(frozenset(), ()))
+
+    async def __aenter__(self) -> _CheckedHTTP:
+        import httpx
+
+        parsed = httpx.URL(self.url)
+        if parsed.scheme not in ("http", "https") or not parsed.host:
+            raise net.BlockedAddress(f"MCP url must be an http(s) URL, not {self.url!r}")
+        await net.resolve_checked(parsed.host, parsed.port or (443 if parsed.scheme == "https" else 80), self.allow)
+        await super().__aenter__()
+        return self
+
+
+def mcp_toolset(label: str, config: dict[str, Any], prefix: str | None, env: ToolEnv) -> AbstractToolset[Any]:
+    timeout = config.get("timeout", DEFAULT_TIMEOUT_S)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+        raise AbilityConfigError(f"ability {label}: config.timeout must be a number of seconds > 0")
+    command, url = config.get("command"), config.get("url")
+    if (command is None) == (url is None):
+        raise AbilityConfigError(f"ability {label}: config needs either command (a list) or url")
+    toolset: AbstractToolset[Any]
+    if command is not None:
+        program = stdio_program(config)
+        if program is None:
+            raise AbilityConfigError(f"ability {label}: config.command must be a non-empty list of strings")
+        if not stdio_allowed(program, env.stdio_allow):
+            raise AbilityConfigError(
+                f"ability {label}: starting MCP server {program!r} is not allowed "
+                "(list the program in AGENTCRON_MCP_STDIO_ALLOW)"
+            )
+        extra_env = config.get("env") or {}
+        cwd = config.get("cwd")
+        if not isinstance(extra_env, dict) or not all(isinstance(v, str) for v in extra_env.values()):
+            raise AbilityConfigError(f"ability {label}: config.env must be an object of strings")
+        if cwd is not None and not isinstance(cwd, str):
+            raise AbilityConfigError(f"ability {label}: config.cwd must be a string")
+        transport: Any = StdioTransport(program, list(command[1:]), env=dict(extra_env) or None, cwd=cwd)
+        toolset = MCPToolset(
+            transport, tool_error_behavior="failed", read_timeout=float(timeout), init_timeout=float(timeout)
+        )
+    else:
+        if not isinstance(url, str):
+            raise AbilityConfigError(f"ability {label}: config.url must be a string")
+        headers = config.get("headers") or {}
+        if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+            raise AbilityConfigError(f"ability {label}: config.headers must be an object of strings")
+        transport = StreamableHttpTransport(url, headers=dict(headers) or None)
+        inner = MCPToolset(
+            transport, tool_error_behavior="failed", read_timeout=float(timeout), init_timeout=float(timeout)
+        )
+        toolset = _CheckedHTTP(inner, url, env.allow)
+    return toolset.prefixed(prefix) if prefix else toolset

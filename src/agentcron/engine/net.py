@@ -1,0 +1,147 @@
+"""Outbound HTTP for abilities: refuses private, loopback, link-local and other non-global addresses.
+
+The host is resolved once, every address it resolves to is checked, and the request is then sent to a
+checked address (``Host`` header and TLS SNI keep the name), so a DNS answer that changes between check and
+connect cannot reach an internal address. Redirects are followed by hand, each hop checked the same way.
+``Settings.http_allow`` (host names or CIDRs) lets named hosts or networks through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin
+
+import httpx
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+MAX_REDIRECTS = 5
+
+
+class BlockedAddress(Exception):
+    """The URL is not allowed: its scheme, or an address its host resolves to."""
+
+
+@dataclass(frozen=True, slots=True)
+class AllowList:
+    hosts: frozenset[str]
+    networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+
+    @classmethod
+    def parse(cls, entries: Iterable[str]) -> AllowList:
+        hosts: set[str] = set()
+        networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+        for raw in entries:
+            entry = raw.strip()
+            if not entry:
+                continue
+            try:
+                networks.append(ipaddress.ip_network(entry, strict=False))
+            except ValueError:
+                hosts.add(entry.lower().rstrip("."))
+        return cls(frozenset(hosts), tuple(networks))
+
+    def allows(self, host: str, address: IPAddress) -> bool:
+        if host.lower().rstrip(".") in self.hosts:
+            return True
+        candidates = [address]
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            candidates.append(address.ipv4_mapped)
+        return any(a in n for a in candidates for n in self.networks if a.version == n.version)
+
+
+def is_public(address: IPAddress) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return is_public(address.ipv4_mapped)
+    return address.is_global and not address.is_multicast
+
+
+async def resolve_checked(host: str, port: int, allow: AllowList) -> IPAddress:
+    """The first address of ``host``, after checking that every one it resolves to may be reached."""
+    addresses: list[IPAddress] = []
+    try:
+        addresses.append(ipaddress.ip_address(host))
+    except ValueError:
+        pass
+    if not addresses:
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as e:
+            raise BlockedAddress(f"cannot resolve {host}: {e}") from None
+        for info in infos:
+            addr = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+            if addr not in addresses:
+                addresses.append(addr)
+        if not addresses:
+            raise BlockedAddress(f"cannot resolve {host}")
+    for addr in addresses:
+        if not is_public(addr) and not allow.allows(host, addr):
+            raise BlockedAddress(
+                f"{host} resolves to {addr}, a private, loopback or link-local address "
+                "(allow it with AGENTCRON_HTTP_ALLOW)"
+            )
+    return addresses[0]
+
+
+async def _pinned(url: httpx.URL, allow: AllowList) -> tuple[httpx.URL, dict[str, str], dict[str, Any]]:
+    """(URL to send to, extra headers, request extensions) with the host replaced by a checked address."""
+    if url.scheme not in ("http", "https"):
+        raise BlockedAddress(f"only http and https URLs are allowed, not {url.scheme or 'a relative URL'!r}")
+    host = url.host
+    if not host:
+        raise BlockedAddress(f"{url} has no host")
+    port = url.port or (443 if url.scheme == "https" else 80)
+    addr = await resolve_checked(host, port, allow)
+    bracketed = f"[{host}]" if ":" in host else host
+    host_header = bracketed if url.port is None else f"{bracketed}:{url.port}"
+    extensions: dict[str, Any] = {}
+    if url.scheme == "https":
+        extensions["sni_hostname"] = host
+    return url.copy_with(host=str(addr)), {"Host": host_header}, extensions
+
+
+async def send(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    allow: AllowList,
+    *,
+    headers: Mapping[str, str] | None = None,
+    json: Any = None,
+    max_bytes: int,
+) -> tuple[httpx.Response, bytes, bool]:
+    """Send one request (following up to 5 redirects, each hop checked); returns the response, its body up
+    to ``max_bytes`` and whether the body was cut there."""
+    target = httpx.URL(url)
+    for _ in range(MAX_REDIRECTS + 1):
+        pinned, extra, extensions = await _pinned(target, allow)
+        request = client.build_request(
+            method,
+            pinned,
+            headers={**(headers or {}), **extra},
+            json=json,
+            extensions=extensions,
+        )
+        response = await client.send(request, stream=True, follow_redirects=False)
+        try:
+            if response.is_redirect and "location" in response.headers:
+                target = httpx.URL(urljoin(str(target), response.headers["location"]))
+                if response.status_code in (301, 302, 303) and method.upper() != "HEAD":
+                    method, json = "GET", None
+                continue
+            body = bytearray()
+            truncated = False
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > max_bytes:
+                    del body[max_bytes:]
+                    truncated = True
+                    break
+            return response, bytes(body), truncated
+        finally:
+            await response.aclose()
+    raise BlockedAddress(f"too many redirects (more than {MAX_REDIRECTS})")
