@@ -32,6 +32,7 @@ from agentcron import ids
 from agentcron.api.context import AppContext
 from agentcron.clock import OffsetClock
 from agentcron.config import Settings
+from agentcron.engine.runner import BasicRunner
 from agentcron.runtime import Roles
 from agentcron.store.base import Store, open_store
 
@@ -115,7 +116,8 @@ async def run_agentcron(url: str, n: int, n_idle: int = 0, label: str = "") -> R
     # Shift the clock so that T0 comes 2 s from now, whatever the loading took.
     clock = OffsetClock(t0 - 2000 - time.time_ns() // 1_000_000)
     ctx = AppContext(settings=settings, store=store, clock=clock)
-    roles = Roles(ctx)
+    # The no-op bot runs through BasicRunner: this measures scheduling and durable bookkeeping, not a model.
+    roles = Roles(ctx, BasicRunner())
     await roles.start()
     deadline = time.monotonic() + 120 + n / 500
     while time.monotonic() < deadline:

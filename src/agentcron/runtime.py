@@ -21,6 +21,7 @@ from agentcron.api.app import create_app
 from agentcron.api.context import AppContext
 from agentcron.clock import Clock, OffsetClock, SystemClock
 from agentcron.config import Settings
+from agentcron.engine.agent import AgentRunner
 from agentcron.engine.runner import BasicRunner, Runner
 from agentcron.events import EventBus
 from agentcron.janitor import Janitor
@@ -95,14 +96,14 @@ def build_app(settings: Settings, clock: Clock | None = None, runner: Runner | N
     """The ASGI app for ``settings``: the store opens (and migrates) and the background roles start on
     startup; they stop gracefully on shutdown."""
     ctx = AppContext(settings=settings, store=None, clock=clock or process_clock(settings))  # type: ignore[arg-type]
-    roles = Roles(ctx, runner or BasicRunner())
+    roles = Roles(ctx, runner or AgentRunner(settings))
     return create_app(ctx, on_startup=[roles.start], on_shutdown=[roles.stop])
 
 
 async def run_headless(settings: Settings, runner: Runner | None = None) -> None:
     """Run scheduler and/or worker roles without HTTP until SIGTERM or SIGINT."""
     ctx = AppContext(settings=settings, store=None, clock=process_clock(settings))  # type: ignore[arg-type]
-    roles = Roles(ctx, runner or BasicRunner())
+    roles = Roles(ctx, runner or AgentRunner(settings))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
