@@ -47,12 +47,14 @@ async def subscribe(request: Request[Any, Any, Any], task_id: FromPath[str]) -> 
 
         try:
             last = 0
-            for past in await bus.history(task_id, body.historyLength):
-                last = past.seq
-                yield past.line()
+            history = await bus.history(task_id, body.historyLength)
+            if history:  # the whole replay in one write, not one per event (1000 writes: ~2x slower)
+                last = history[-1].seq
+                yield b"".join(past.line() for past in history)
             while True:
                 try:
-                    event = await asyncio.wait_for(sub.queue.get(), PING_SECONDS)
+                    async with asyncio.timeout(PING_SECONDS):  # unlike wait_for, no extra task per event
+                        event = await sub.queue.get()
                 except TimeoutError:
                     yield encode({"type": "ping", "createdAt": clock.now_ms(), "data": {}}) + b"\n"
                     continue
