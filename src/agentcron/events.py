@@ -168,19 +168,26 @@ class EventBus:
 
     async def _deliver_loop(self) -> None:
         while True:
-            task_id, seq = await self._notified.get()
+            batch = [await self._notified.get()]
+            while not self._notified.empty():  # everything notified meanwhile: one query per task
+                batch.append(self._notified.get_nowait())
+            by_task: dict[str, list[int]] = defaultdict(list)
+            for task_id, seq in batch:
+                by_task[task_id].append(seq)
             try:
                 async with self.store.db.tx() as tx:
-                    r = await tx.fetchrow(
-                        "SELECT type, data, created_at FROM task_events WHERE task_id = $1 AND seq = $2",
-                        task_id,
-                        seq,
-                    )
-                if r is not None:
-                    data = msgspec.json.decode(r["data"])
-                    self._fan_out(Event(task_id, seq, r["type"], int(r["created_at"]), data))
+                    for task_id, seqs in by_task.items():
+                        rows = await tx.fetch(
+                            "SELECT seq, type, data, created_at FROM task_events "
+                            "WHERE task_id = $1 AND seq = ANY($2::bigint[]) ORDER BY seq",
+                            task_id,
+                            seqs,
+                        )
+                        for r in rows:
+                            data = msgspec.json.decode(r["data"])
+                            self._fan_out(Event(task_id, int(r["seq"]), r["type"], int(r["created_at"]), data))
             except Exception:
-                log.exception("delivering event %s:%s failed", task_id, seq)
+                log.exception("delivering %d events failed", len(batch))
 
     async def close(self) -> None:
         if self._consumer is not None:
