@@ -98,7 +98,7 @@ def test_kill9_storm_fires_every_slot_exactly_once(pg_url: str) -> None:
             assert time.monotonic() - started < 60, "the slots were not all fired within 60 s"
             time.sleep(rng.uniform(2.0, 3.0))
             victim = rng.randrange(len(procs))
-            procs[victim].kill9()
+            procs[victim].cleanup()  # SIGKILL (and drop its log)
             kills.append((now_ms(), _orphans(pg_url, procs[victim].pid)))
             procs[victim] = headless(pg_url, env)
         last_kill = time.monotonic()
