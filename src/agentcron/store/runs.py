@@ -519,29 +519,21 @@ class RunStore:
 
     async def reap(self, now: int, limit: int = 1000) -> list[str]:
         """End runs whose lease lapsed (their worker died) as failures; returns their ids."""
+        lock = " FOR UPDATE SKIP LOCKED" if self.pg else ""
         async with self.db.tx(write=True) as tx:
-            lock = " FOR UPDATE SKIP LOCKED" if self.pg else ""
+            # One statement: row locks are held for the batch's duration only, never row by row.
             rows = await tx.fetch(
-                "SELECT id, task_id, lease_until FROM task_executions WHERE state = 'running' AND lease_until < $1 "
-                f"ORDER BY lease_until LIMIT $2{lock}",
+                "UPDATE task_executions SET state = 'done', status = 'idle', outcome = 'failure', "
+                "summary = $3, completed_at = $1, updated_at = $1, lease_until = NULL "
+                "WHERE state = 'running' AND id IN (SELECT id FROM task_executions WHERE state = 'running' "
+                f"AND lease_until < $1 ORDER BY lease_until LIMIT $2{lock}) RETURNING id, task_id",
                 now,
                 limit,
+                "Worker lost: the execution's lease expired without a heartbeat, so the run was ended",
             )
-            done: list[str] = []
-            tasks: set[str] = set()
-            for r in rows:
-                n = await tx.execute(
-                    "UPDATE task_executions SET state = 'done', status = 'idle', outcome = 'failure', "
-                    "summary = $2, completed_at = $3, updated_at = $3 WHERE id = $1 AND state = 'running'",
-                    r["id"],
-                    "Worker lost: the execution's lease expired without a heartbeat, so the run was ended",
-                    now,
-                )
-                if n:
-                    done.append(r["id"])
-                    tasks.add(r["task_id"])
-            await self._settle_tasks(tx, [(t, "failure") for t in sorted(tasks)], now)
-        return done
+            tasks = sorted({r["task_id"] for r in rows})
+            await self._settle_tasks(tx, [(t, "failure") for t in tasks], now)
+        return [r["id"] for r in rows]
 
     async def prune(self, older_than: int, batch: int = 1000) -> int:
         """Delete up to ``batch`` finished executions created before ``older_than``; returns how many."""
