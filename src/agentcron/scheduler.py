@@ -71,7 +71,7 @@ class Scheduler:
                 return result
             result.tasks = len(due)
             accounts = sorted({t["account_id"] for t in due})
-            active = await self.runs.active_by_task(tx, accounts, [t["id"] for t in due])
+            active = await self.runs.active_by_task(tx, [t["id"] for t in due])
             usage = await self.runs.account_usage(
                 tx, accounts, now, s.max_concurrent_executions, s.max_executions_per_day
             )

@@ -62,7 +62,9 @@ async def delete_task(ctx: AppContext, tx: Tx, account_id: str, row: Row) -> boo
     vanishes from the API at once (``deleted_at``) and the worker removes it when the run ends."""
     now = ctx.clock.now_ms()
     running = await tx.fetchrow(
-        "SELECT id FROM task_executions WHERE task_id = $1 AND state = 'running' LIMIT 1", row["id"]
+        "SELECT id FROM task_executions WHERE task_id = $1 AND state IN ('queued', 'running') AND state = 'running' "
+        "LIMIT 1",
+        row["id"],
     )
     if running is not None:
         await tx.execute(

@@ -164,14 +164,13 @@ class RunStore:
             )
         return None if row is None else int(row["next_run_at"])
 
-    async def active_by_task(self, tx: Tx, account_ids: Sequence[str], task_ids: Sequence[str]) -> dict[str, int]:
+    async def active_by_task(self, tx: Tx, task_ids: Sequence[str]) -> dict[str, int]:
+        """task -> number of its executions queued or running."""
         if not task_ids:
             return {}
         rows = await tx.fetch(
             "SELECT task_id, COUNT(*) AS n FROM task_executions WHERE state IN ('queued', 'running') "
-            f"AND account_id IN ({self._params(1, len(account_ids))}) "
-            f"AND task_id IN ({self._params(1 + len(account_ids), len(task_ids))}) GROUP BY task_id",
-            *account_ids,
+            f"AND task_id IN ({self._params(1, len(task_ids))}) GROUP BY task_id",
             *task_ids,
         )
         return {r["task_id"]: int(r["n"]) for r in rows}
@@ -446,7 +445,8 @@ class RunStore:
             cte, args = self._values("v", [("id", "text"), ("outcome", "text")], list(chunk), first=2)
             await tx.execute(
                 f"WITH {cte} UPDATE tasks SET status = CASE WHEN EXISTS (SELECT 1 FROM task_executions r "
-                "WHERE r.task_id = tasks.id AND r.state = 'running') THEN 'running' ELSE 'idle' END, "
+                "WHERE r.task_id = tasks.id AND r.state IN ('queued', 'running') AND r.state = 'running') "
+                "THEN 'running' ELSE 'idle' END, "
                 "outcome = COALESCE(v.outcome, tasks.outcome), "
                 "last_run_at = CASE WHEN v.outcome IS NULL THEN tasks.last_run_at ELSE $1 END "
                 "FROM v WHERE tasks.id = v.id",

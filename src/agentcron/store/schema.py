@@ -207,10 +207,17 @@ executions = sa.Table(
         postgresql_where=sa.text("state = 'running'"),
         sqlite_where=sa.text("state = 'running'"),
     ),
+    # Live executions by task (overlap checks; "does another run of this task still run?") and by account
+    # (the concurrency cap). Queries repeat the exact predicate so both databases use these indexes.
     sa.Index(
         "ix_task_executions_active",
-        "account_id",
         "task_id",
+        postgresql_where=sa.text("state IN ('queued', 'running')"),
+        sqlite_where=sa.text("state IN ('queued', 'running')"),
+    ),
+    sa.Index(
+        "ix_task_executions_account_active",
+        "account_id",
         postgresql_where=sa.text("state IN ('queued', 'running')"),
         sqlite_where=sa.text("state IN ('queued', 'running')"),
     ),

@@ -80,8 +80,15 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("task_executions", schema=None) as batch_op:
         batch_op.create_index(
+            "ix_task_executions_account_active",
+            ["account_id"],
+            unique=False,
+            postgresql_where=sa.text("state IN ('queued', 'running')"),
+            sqlite_where=sa.text("state IN ('queued', 'running')"),
+        )
+        batch_op.create_index(
             "ix_task_executions_active",
-            ["account_id", "task_id"],
+            ["task_id"],
             unique=False,
             postgresql_where=sa.text("state IN ('queued', 'running')"),
             sqlite_where=sa.text("state IN ('queued', 'running')"),
@@ -286,6 +293,11 @@ def downgrade() -> None:
         batch_op.drop_index("ix_task_executions_created")
         batch_op.drop_index(
             "ix_task_executions_active",
+            postgresql_where=sa.text("state IN ('queued', 'running')"),
+            sqlite_where=sa.text("state IN ('queued', 'running')"),
+        )
+        batch_op.drop_index(
+            "ix_task_executions_account_active",
             postgresql_where=sa.text("state IN ('queued', 'running')"),
             sqlite_where=sa.text("state IN ('queued', 'running')"),
         )
