@@ -262,16 +262,19 @@ class RunStore:
                 picked.append(r["id"])
             if not picked:
                 return []
-            lease = now + lease_ms
+            # Each run gets its conversation in the same statement that claims it.
+            cte, args = self._values("v", [("id", "text"), ("conv", "text")], [(e, ids.new_id(now)) for e in picked], 4)
             claimed = await tx.fetch(
-                "UPDATE task_executions SET state = 'running', status = 'running', attempt = attempt + 1, "
-                "worker_id = $1, lease_until = $2, started_at = $3, updated_at = $3 "
-                f"WHERE state = 'queued' AND id IN ({self._params(4, len(picked))}) "
-                "RETURNING id, attempt, task_id, account_id",
+                f"WITH {cte} UPDATE task_executions SET state = 'running', status = 'running', "
+                "attempt = task_executions.attempt + 1, worker_id = $1, lease_until = $2, started_at = $3, "
+                "updated_at = $3, conversation_id = v.conv FROM v "
+                "WHERE task_executions.id = v.id AND task_executions.state = 'queued' RETURNING task_executions.id, "
+                "task_executions.attempt, task_executions.task_id, task_executions.account_id, "
+                "task_executions.conversation_id",
                 worker_id,
-                lease,
+                now + lease_ms,
                 now,
-                *picked,
+                *args,
             )
             return await self._start(tx, claimed, now)
 
@@ -292,13 +295,14 @@ class RunStore:
                 ("worker_id", "text"),
                 ("lease_until", "int8"),
                 ("started_at", "int8"),
+                ("conversation_id", "text"),
             ],
-            [(*n.row(now, state="running"), 1, worker_id, now + lease_ms, now) for n in new],
+            [(*n.row(now, state="running"), 1, worker_id, now + lease_ms, now, ids.new_id(now)) for n in new],
             " ON CONFLICT (task_id, scheduled_for) DO NOTHING",
         )
         ids_ = [n.execution_id for n in new if n.execution_id]
         rows = await tx.fetch(
-            "SELECT id, attempt, task_id, account_id FROM task_executions "
+            "SELECT id, attempt, task_id, account_id, conversation_id FROM task_executions "
             f"WHERE state = 'running' AND worker_id = $1 AND id IN ({self._params(2, len(ids_))})",
             worker_id,
             *ids_,
@@ -330,10 +334,9 @@ class RunStore:
         )
         out: list[Claimed] = []
         conversations: list[tuple[Any, ...]] = []
-        links: list[tuple[str, str]] = []
         for c in claimed:
             task = tasks[c["task_id"]]
-            conv_id = ids.new_id(now)
+            conv_id = c["conversation_id"]
             conversations.append(
                 (
                     conv_id,
@@ -348,16 +351,8 @@ class RunStore:
                     now,
                 )
             )
-            links.append((c["id"], conv_id))
             out.append(Claimed(c["id"], int(c["attempt"]), c["account_id"], task, bots.get(task["bot_id"]), conv_id))
         await self._insert_many(tx, "conversations", _CONVERSATION_COLUMNS, conversations)
-        for chunk in _chunks(links, 1000):
-            cte, args = self._values("v", [("id", "text"), ("conv", "text")], chunk)
-            await tx.execute(
-                f"WITH {cte} UPDATE task_executions SET conversation_id = v.conv FROM v "
-                "WHERE task_executions.id = v.id",
-                *args,
-            )
         return out
 
     async def heartbeat(self, leases: Sequence[tuple[str, int]], now: int, lease_ms: int) -> set[str]:
