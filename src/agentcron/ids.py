@@ -44,7 +44,7 @@ os.register_at_fork(after_in_child=_reseed_after_fork)
 
 
 def new_id(at_ms: int | None = None) -> str:
-    """Return a fresh 25-character id: c + time(8) + counter(4) + fingerprint(4) + random(8).
+    """Return a fresh 25-character id: c + time(8) + counter(4) + fingerprint(4) + random(8, base-32 digits).
 
     ``at_ms`` is the creation instant the id embeds (default: now). Rows store exactly this instant as
     ``created_at``, so an id alone is a complete pagination cursor (see `id_time`).

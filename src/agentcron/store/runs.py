@@ -145,13 +145,11 @@ class RunStore:
     # -- scheduler side -------------------------------------------------------------------------------
 
     async def due_tasks(self, tx: Tx, now: int, limit: int) -> list[Row]:
-        """Tasks whose ``next_run_at`` has come, oldest first; on PostgreSQL locked with SKIP LOCKED so
-        concurrent schedulers take disjoint batches."""
+        """Tasks whose ``next_run_at`` has come (whole rows: a run dispatched from them needs its config),
+        oldest first; on PostgreSQL locked with SKIP LOCKED so concurrent schedulers take disjoint batches."""
         lock = " FOR UPDATE SKIP LOCKED" if self.pg else ""
         return await tx.fetch(
-            "SELECT id, account_id, name, description, schedule, timezone, next_run_at, overlap_policy, "
-            "misfire_policy FROM tasks WHERE next_run_at <= $1 AND deleted_at IS NULL "
-            f"ORDER BY next_run_at LIMIT $2{lock}",
+            f"SELECT * FROM tasks WHERE next_run_at <= $1 AND deleted_at IS NULL ORDER BY next_run_at LIMIT $2{lock}",
             now,
             limit,
         )
@@ -314,9 +312,11 @@ class RunStore:
             worker_id,
             *ids_,
         )
-        return await self._start(tx, rows, now)
+        return await self._start(tx, rows, now, {n.task["id"]: n.task for n in new})
 
-    async def _start(self, tx: Tx, claimed: Sequence[Row], now: int) -> list[Claimed]:
+    async def _start(
+        self, tx: Tx, claimed: Sequence[Row], now: int, known: dict[str, Row] | None = None
+    ) -> list[Claimed]:
         """Executions just moved to running: mark their tasks running, create their conversations, and
         return what the worker needs (task config and bot as of now: later edits apply to later runs)."""
         if not claimed:
@@ -326,10 +326,15 @@ class RunStore:
             f"UPDATE tasks SET status = 'running' WHERE id IN ({self._params(1, len(task_ids))})",
             *task_ids,
         )
-        tasks = {
-            t["id"]: t
-            for t in await tx.fetch(f"SELECT * FROM tasks WHERE id IN ({self._params(1, len(task_ids))})", *task_ids)
-        }
+        if known is not None:  # rows the scheduler read in this same transaction
+            tasks = known
+        else:
+            tasks = {
+                t["id"]: t
+                for t in await tx.fetch(
+                    f"SELECT * FROM tasks WHERE id IN ({self._params(1, len(task_ids))})", *task_ids
+                )
+            }
         bot_ids = sorted({t["bot_id"] for t in tasks.values() if t["bot_id"]})
         bots = (
             {
