@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -31,17 +31,21 @@ QUEUE_MAX = 1000
 _encoder = msgspec.json.Encoder()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)
 class Event:
     task_id: str
     seq: int
     type: str
     created_at: int
     data: Any
+    encoded: bytes | None = field(default=None, repr=False)
 
     def line(self) -> bytes:
-        """The JSONL line a subscriber receives: ``{"type","createdAt","data"}`` plus newline."""
-        return _encoder.encode({"type": self.type, "createdAt": self.created_at, "data": self.data}) + b"\n"
+        """The JSONL line a subscriber receives: ``{"type","createdAt","data"}`` plus newline. Encoded once
+        per event, however many subscribers it reaches."""
+        if self.encoded is None:
+            self.encoded = _encoder.encode({"type": self.type, "createdAt": self.created_at, "data": self.data}) + b"\n"
+        return self.encoded
 
 
 class Subscription:
