@@ -116,9 +116,8 @@ class Store:
         if "\x00" in id_:
             return None
         sql = f"SELECT {res.columns_sql} FROM {res.table} WHERE id = $1 AND account_id = $2{res.visible}"
-        async with self.db.tx() as tx:
-            row = await tx.fetchrow(sql, id_, account_id)
-        return None if row is None else res.to_wire(row)
+        row = await self.db.read_row(sql, id_, account_id)
+        return None if row is None else res.values_to_wire(row)
 
     async def exists(self, res: Resource, account_id: str, id_: str, tx: Tx | None = None) -> bool:
         if "\x00" in id_:

@@ -42,6 +42,10 @@ class Database(Protocol):
         """``async with db.tx(write) as tx``: a `Tx`; commits on success, rolls back on error."""
         ...
 
+    async def read_row(self, sql: str, *args: Any) -> Sequence[Any] | None:
+        """One row of a single-statement read, as a sequence in column order (no dict: the hot path)."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -91,9 +95,15 @@ class SQLiteDatabase:
         self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.execute("PRAGMA busy_timeout=5000")
         self.conn.execute("PRAGMA foreign_keys=ON")
-        self.conn.execute("PRAGMA cache_size=-65536")
+        self.conn.execute("PRAGMA cache_size=-131072")  # 128 MiB of page cache
+        self.conn.execute("PRAGMA mmap_size=1073741824")  # reads map the file instead of copying pages
         self._lock = asyncio.Lock()
         self._tx = _SQLiteTx(self.conn)
+
+    async def read_row(self, sql: str, *args: Any) -> Sequence[Any] | None:
+        async with self._lock:
+            row: Sequence[Any] | None = self.conn.execute(_to_sqlite(sql), args).fetchone()
+            return row
 
     @asynccontextmanager
     async def tx(self, write: bool = False) -> AsyncIterator[Tx]:
@@ -155,6 +165,10 @@ class PostgresDatabase:
 
         pool = await asyncpg.create_pool(url, min_size=min(min_size, max_size), max_size=max_size, reset=_keep_session)
         return cls(pool)
+
+    async def read_row(self, sql: str, *args: Any) -> Sequence[Any] | None:
+        row: Sequence[Any] | None = await self.pool.fetchrow(sql, *args)
+        return row
 
     @asynccontextmanager
     async def tx(self, write: bool = False) -> AsyncIterator[Tx]:
