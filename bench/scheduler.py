@@ -109,7 +109,9 @@ async def settle_after_load(store: Store) -> None:
             await tx.execute(f"VACUUM ANALYZE {table}")
 
 
-async def run_agentcron(url: str, n: int, n_idle: int = 0, label: str = "") -> Result:
+async def run_agentcron(url: str, n: int, n_idle: int = 0, label: str = "", rounds: int = 1) -> Result:
+    """Load once, then fire the N due tasks ``rounds`` times (each round re-arms them one minute later);
+    the round with the median p99 lateness is reported (single runs of small N are noisy)."""
     settings = Settings(
         database_url=url,
         worker_concurrency=2000,
@@ -120,41 +122,62 @@ async def run_agentcron(url: str, n: int, n_idle: int = 0, label: str = "") -> R
     )
     store = await open_store(url)
     wall = time.time_ns() // 1_000_000
-    t0_real = (wall // 60_000 + 1) * 60_000  # next minute boundary (a cron slot)
-    t0 = t0_real
+    t0 = (wall // 60_000 + 1) * 60_000  # next minute boundary (a cron slot)
     t_load = time.perf_counter()
     await load(store, n, n_idle, t0, wall)
     await settle_after_load(store)
     load_s = time.perf_counter() - t_load
-    # Shift the clock so that T0 comes 2 s from now, whatever the loading took.
-    clock = OffsetClock(t0 - 2000 - time.time_ns() // 1_000_000)
-    ctx = AppContext(settings=settings, store=store, clock=clock)
-    # The no-op bot runs through BasicRunner: this measures scheduling and durable bookkeeping, not a model.
-    roles = Roles(ctx, BasicRunner())
-    await roles.start()
-    deadline = time.monotonic() + 120 + n / 500
-    while time.monotonic() < deadline:
-        await asyncio.sleep(0.25)
-        async with store.db.tx() as tx:
-            row = await tx.fetchrow("SELECT COUNT(*) AS n FROM task_executions WHERE state = 'done'")
-        if row is not None and int(row["n"]) >= n:
-            break
-    await roles.stop()
+    async with store.db.tx() as tx:
+        due_ids = [r["id"] for r in await tx.fetch("SELECT id FROM tasks WHERE next_run_at = $1", t0)]
+    await store.close()
+    results: list[Result] = []
+    for r in range(rounds):
+        slot = t0 + r * 60_000
+        store = await open_store(url, run_migrations=False)
+        if r:
+            async with store.db.tx(write=True) as tx:
+                for i in range(0, len(due_ids), 1000):
+                    chunk = due_ids[i : i + 1000]
+                    marks = ", ".join(f"${k + 2}" for k in range(len(chunk)))
+                    await tx.execute(f"UPDATE tasks SET next_run_at = $1 WHERE id IN ({marks})", slot, *chunk)
+        # Shift the clock so that the slot comes 2 s from now, whatever the loading took.
+        clock = OffsetClock(slot - 2000 - time.time_ns() // 1_000_000)
+        ctx = AppContext(settings=settings, store=store, clock=clock)
+        # The no-op bot runs through BasicRunner: this measures scheduling and durable bookkeeping, not a model.
+        roles = Roles(ctx, BasicRunner())
+        await roles.start()
+        deadline = time.monotonic() + 120 + n / 500
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.25)
+            async with store.db.tx() as tx:
+                row = await tx.fetchrow(
+                    "SELECT COUNT(*) AS n FROM task_executions WHERE state = 'done' AND scheduled_for = $1", slot
+                )
+            if row is not None and int(row["n"]) >= n:
+                break
+        await roles.stop()
+        results.append(await _round_result(url, n, slot, label))
+    print(f"  (loaded {n + n_idle:,} tasks in {load_s:.1f} s)", file=sys.stderr)
+    results.sort(key=lambda x: x.p99)
+    return results[len(results) // 2]
+
+
+async def _round_result(url: str, n: int, slot: int, label: str) -> Result:
     store = await open_store(url, run_migrations=False)
     async with store.db.tx() as tx:
         rows = await tx.fetch(
-            "SELECT scheduled_for, created_at, completed_at, outcome FROM task_executions WHERE kind <> 'skip'"
+            "SELECT completed_at FROM task_executions WHERE kind <> 'skip' AND scheduled_for = $1", slot
         )
         per_task = await tx.fetchrow(
-            "SELECT COUNT(*) AS n FROM (SELECT task_id FROM task_executions GROUP BY task_id HAVING COUNT(*) = 1) s"
+            "SELECT COUNT(*) AS n FROM (SELECT task_id FROM task_executions WHERE scheduled_for = $1 "
+            "GROUP BY task_id HAVING COUNT(*) = 1) s",
+            slot,
         )
     await store.close()
-    late = [r["completed_at"] - r["scheduled_for"] for r in rows if r["completed_at"] is not None]
-    last = max((r["completed_at"] for r in rows if r["completed_at"] is not None), default=t0)
-    span = max(1, last - t0) / 1000
+    late = [r["completed_at"] - slot for r in rows if r["completed_at"] is not None]
+    span = max(1, max(late, default=1)) / 1000
     dropped = n - int(per_task["n"] if per_task else 0)
     name = label or f"agentcron {'sqlite' if url.startswith('sqlite') else 'postgres'}"
-    print(f"  (loaded {n + n_idle:,} tasks in {load_s:.1f} s)", file=sys.stderr)
     return Result(name, n, len(late) / span, pct(late, 0.5), pct(late, 0.99), max(late, default=0), dropped)
 
 
@@ -220,13 +243,13 @@ async def drop_pg(name: str) -> None:
     await conn.close()
 
 
-async def agentcron_run(backend: str, n: int, n_idle: int = 0, label: str = "") -> Result:
+async def agentcron_run(backend: str, n: int, n_idle: int = 0, label: str = "", rounds: int = 1) -> Result:
     if backend == "sqlite":
         with tempfile.TemporaryDirectory() as d:
-            return await run_agentcron(f"sqlite:///{d}/bench.db", n, n_idle, label)
+            return await run_agentcron(f"sqlite:///{d}/bench.db", n, n_idle, label, rounds)
     url, name = await pg_database()
     try:
-        return await run_agentcron(url, n, n_idle, label)
+        return await run_agentcron(url, n, n_idle, label, rounds)
     finally:
         await drop_pg(name)
 
@@ -257,8 +280,8 @@ def main() -> None:
             show([asyncio.run(agentcron_run(b, n))], base)
     if args.idle:
         for b in backends:
-            small = asyncio.run(agentcron_run(b, 1000, 0, f"{b} 1k due, 0 idle"))
-            big = asyncio.run(agentcron_run(b, 1000, args.idle, f"{b} 1k due, {args.idle:,} idle"))
+            small = asyncio.run(agentcron_run(b, 1000, 0, f"{b} 1k due, 0 idle", rounds=5))
+            big = asyncio.run(agentcron_run(b, 1000, args.idle, f"{b} 1k due, {args.idle:,} idle", rounds=5))
             show([small, big], None)
             print(
                 f"  p99 lateness ratio with {args.idle:,} idle tasks: {big.p99 / max(small.p99, 1):.2f}x "
