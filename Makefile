@@ -46,6 +46,7 @@ test: lint
 bench: install-test
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/scheduler.py
+	$(BIN)/python bench/events.py
 
 clean:
 	rm -rf $(VENV) tests/sdk/node_modules .mypy_cache .ruff_cache
