@@ -145,7 +145,9 @@ class Worker:
 
     async def heartbeat_once(self, now: int) -> set[str]:
         """Renew leases; stop runs that are no longer ours (cancelled elsewhere or reaped)."""
-        leases = [(e, r.job.attempt) for e, r in self.running.items() if not r.task.done()]
+        # Runs that finished but whose outcome is not written yet keep their lease too: under load the
+        # completer may lag, and a lapsed lease would let the reaper turn a success into "worker lost".
+        leases = [(e, r.job.attempt) for e, r in self.running.items()]
         lost = await self.runs.heartbeat(leases, now, self.settings.lease_ms)
         self.cancel_local(lost)
         return lost
