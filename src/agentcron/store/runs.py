@@ -22,7 +22,6 @@ from agentcron import ids
 from agentcron.store.base import Store
 from agentcron.store.db import Row, Tx
 
-ACTIVE = ("queued", "running")
 HOUR_MS = 3_600_000
 
 
