@@ -604,11 +604,12 @@ class RunStore:
                 list(col) for col in zip(*rows, strict=True)
             ]
         width = len(cols)
+        # SQLite placeholders written directly (``?N``): rewriting thousands of ``$N`` costs more than the SQL.
         groups = ", ".join(
-            "(" + ", ".join(f"${first + r * width + c}" for c in range(width)) + ")" for r in range(len(rows))
+            "(" + ", ".join(f"?{first + r * width + c}" for c in range(width)) + ")" for r in range(len(rows))
         )
         return f"{name}({names}) AS (VALUES {groups})", [v for row in rows for v in row]
 
-    @staticmethod
-    def _params(start: int, n: int) -> str:
-        return ", ".join(f"${i}" for i in range(start, start + n))
+    def _params(self, start: int, n: int) -> str:
+        mark = "$" if self.pg else "?"
+        return ", ".join(f"{mark}{i}" for i in range(start, start + n))
