@@ -313,6 +313,8 @@ async def test_direct_dispatch_hands_due_runs_to_a_local_worker_keeping_runs_ser
     r = await sched.run_until_idle(ms("2026-06-01T10:30:00Z"))  # two slots due: 10:15 and 10:30
     assert r.fired == 2
     assert len(worker.running) == 1  # the first went straight to the worker, the second waits its turn
+    t = await task(store, acc, tid)
+    assert t is not None and t["status"] == "running" and t["nextRunAt"] == ms("2026-06-01T10:45:00Z")
     ex = sorted(await executions(store, acc, tid), key=lambda e: e["scheduledFor"])
     assert [(e["status"], e["attempt"]) for e in ex] == [("running", 1), ("idle", 0)]
     assert await runs.claim("w2", clock.now_ms(), 30_000, 10) == []  # serial: nothing claimable yet

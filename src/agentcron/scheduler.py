@@ -135,7 +135,7 @@ class Scheduler:
             if direct and self.local_worker is not None:
                 w = self.local_worker
                 jobs = await self.runs.dispatch(tx, direct, w.worker_id, now, self.settings.lease_ms)
-            await self.runs.set_next_runs(tx, updates)
+            await self.runs.set_next_runs(tx, updates, {job.task["id"] for job in jobs})
             await self.runs.record_usage(tx, started, now)
         if jobs and self.local_worker is not None:
             self.local_worker.adopt(jobs)

@@ -14,7 +14,7 @@ lost its lease can never overwrite what the reaper or a cancel wrote.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -230,13 +230,17 @@ class RunStore:
                 " ON CONFLICT (task_id, scheduled_for) DO NOTHING",
             )
 
-    async def set_next_runs(self, tx: Tx, updates: Sequence[tuple[str, int | None, int]]) -> None:
-        """(task id, next_run_at, missed_count) for each fired task."""
-        for chunk in _chunks(updates, 1000):
-            cte, args = self._values("v", [("id", "text"), ("nxt", "int8"), ("missed", "int4")], chunk)
+    async def set_next_runs(
+        self, tx: Tx, updates: Sequence[tuple[str, int | None, int]], started: Collection[str] = ()
+    ) -> None:
+        """(task id, next_run_at, missed_count) for each fired task; tasks in ``started`` (runs dispatched
+        in this transaction) are marked running in the same write, saving an update per run."""
+        rows = [(t, n, m, 1 if t in started else 0) for t, n, m in updates]
+        for chunk in _chunks(rows, 1000):
+            cte, args = self._values("v", [("id", "text"), ("nxt", "int8"), ("missed", "int4"), ("run", "int4")], chunk)
             await tx.execute(
-                f"WITH {cte} UPDATE tasks SET next_run_at = v.nxt, missed_count = v.missed "
-                "FROM v WHERE tasks.id = v.id",
+                f"WITH {cte} UPDATE tasks SET next_run_at = v.nxt, missed_count = v.missed, "
+                "status = CASE WHEN v.run = 1 THEN 'running' ELSE tasks.status END FROM v WHERE tasks.id = v.id",
                 *args,
             )
 
@@ -287,7 +291,8 @@ class RunStore:
     ) -> list[Claimed]:
         """Insert executions already claimed by ``worker_id`` (a worker in the scheduler's own process
         with free capacity): they skip the queue, saving a claim round trip per fired slot. Same lease,
-        attempt and fencing as `claim`. The caller guarantees per-task serialisation."""
+        attempt and fencing as `claim`. The caller guarantees per-task serialisation and must mark the
+        tasks running (`set_next_runs` with ``started``) in the same transaction."""
         if not new:
             return []
         await self._insert_many(
@@ -311,20 +316,27 @@ class RunStore:
             worker_id,
             *ids_,
         )
-        return await self._start(tx, rows, now, {n.task["id"]: n.task for n in new})
+        # The caller marks these tasks running with its next-run update (`set_next_runs(started=...)`).
+        return await self._start(tx, rows, now, {n.task["id"]: n.task for n in new}, mark_running=False)
 
     async def _start(
-        self, tx: Tx, claimed: Sequence[Row], now: int, known: dict[str, Row] | None = None
+        self,
+        tx: Tx,
+        claimed: Sequence[Row],
+        now: int,
+        known: dict[str, Row] | None = None,
+        mark_running: bool = True,
     ) -> list[Claimed]:
         """Executions just moved to running: mark their tasks running, create their conversations, and
         return what the worker needs (task config and bot as of now: later edits apply to later runs)."""
         if not claimed:
             return []
         task_ids = sorted({c["task_id"] for c in claimed})
-        await tx.execute(
-            f"UPDATE tasks SET status = 'running' WHERE id IN ({self._params(1, len(task_ids))})",
-            *task_ids,
-        )
+        if mark_running:
+            await tx.execute(
+                f"UPDATE tasks SET status = 'running' WHERE id IN ({self._params(1, len(task_ids))})",
+                *task_ids,
+            )
         if known is not None:  # rows the scheduler read in this same transaction
             tasks = known
         else:
