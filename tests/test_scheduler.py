@@ -31,6 +31,17 @@ async def _account(store: Store, now: int) -> str:
     return await store.create_account("a", now)
 
 
+async def _fired_waiting_run(store: Store, **task_cols: object) -> tuple[str, str, FakeClock, RunStore]:
+    """An account, a task whose bot waits 30 s, and its 10:15 slot fired (queued): (account, task, clock, runs)."""
+    now = ms("2026-06-01T10:00:30Z")
+    acc = await _account(store, now)
+    bot = await make_bot(store, acc, now, [{"type": "wait", "config": {"seconds": 30}}])
+    tid = await make_task(store, acc, now, "quarterhourly", bot_id=bot, **task_cols)
+    clock = FakeClock(ms("2026-06-01T10:15:00Z"))
+    await _scheduler(store, clock).run_until_idle(clock.now_ms())
+    return acc, tid, clock, RunStore(store)
+
+
 async def test_it_fires_a_one_shot_once_then_never(store: Store) -> None:
     now = ms("2026-06-01T10:00:00Z")
     acc = await _account(store, now)
@@ -229,13 +240,7 @@ async def test_a_reaped_run_cannot_be_overwritten_by_its_late_worker(store: Stor
 
 
 async def test_cancel_stops_the_running_bot_and_the_task_is_idle(store: Store) -> None:
-    now = ms("2026-06-01T10:00:30Z")
-    acc = await _account(store, now)
-    bot = await make_bot(store, acc, now, [{"type": "wait", "config": {"seconds": 30}}])
-    tid = await make_task(store, acc, now, "quarterhourly", bot_id=bot)
-    clock = FakeClock(ms("2026-06-01T10:15:00Z"))
-    await _scheduler(store, clock).run_until_idle(clock.now_ms())
-    runs = RunStore(store)
+    acc, tid, clock, runs = await _fired_waiting_run(store)
     worker = Worker(runs, Settings(), clock, BasicRunner(), "w1")
     await worker.claim_once(clock.now_ms())
     (running,) = list(worker.running.values())
@@ -253,13 +258,8 @@ async def test_cancel_stops_the_running_bot_and_the_task_is_idle(store: Store) -
 
 
 async def test_session_duration_ends_a_run_with_a_summary_naming_it(store: Store) -> None:
-    now = ms("2026-06-01T10:00:30Z")
-    acc = await _account(store, now)
-    bot = await make_bot(store, acc, now, [{"type": "wait", "config": {"seconds": 30}}])
-    tid = await make_task(store, acc, now, "quarterhourly", bot_id=bot, session_duration=100)
-    clock = FakeClock(ms("2026-06-01T10:15:00Z"))
-    await _scheduler(store, clock).run_until_idle(clock.now_ms())
-    worker = Worker(RunStore(store), Settings(), clock, BasicRunner(), "w1")
+    acc, tid, clock, runs = await _fired_waiting_run(store, session_duration=100)
+    worker = Worker(runs, Settings(), clock, BasicRunner(), "w1")
     await worker.claim_once(clock.now_ms())
     await worker.drain()
     (ex,) = await executions(store, acc, tid)
@@ -267,13 +267,7 @@ async def test_session_duration_ends_a_run_with_a_summary_naming_it(store: Store
 
 
 async def test_graceful_release_requeues_and_another_worker_resumes(store: Store) -> None:
-    now = ms("2026-06-01T10:00:30Z")
-    acc = await _account(store, now)
-    bot = await make_bot(store, acc, now, [{"type": "wait", "config": {"seconds": 30}}])
-    tid = await make_task(store, acc, now, "quarterhourly", bot_id=bot)
-    clock = FakeClock(ms("2026-06-01T10:15:00Z"))
-    await _scheduler(store, clock).run_until_idle(clock.now_ms())
-    runs = RunStore(store)
+    acc, tid, clock, runs = await _fired_waiting_run(store)
     w1 = Worker(runs, Settings(), clock, BasicRunner(), "w1")
     await w1.claim_once(clock.now_ms())
     await w1.shutdown(grace_ms=10)
