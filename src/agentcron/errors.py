@@ -29,10 +29,6 @@ class ApiError(Exception):
         self.code = code or CODES.get(status, f"ERROR_{status}")
 
 
-def bad_request(message: str) -> ApiError:
-    return ApiError(400, message)
-
-
 def not_found(message: str = "Not found") -> ApiError:
     return ApiError(404, message)
 
