@@ -329,7 +329,7 @@ async def _account_of(db_url: str, task_id: str) -> str:
 def test_idle_stream_sends_ping_lines(sqlite_url: str) -> None:
     """An idle stream carries ``{"type":"ping"}`` lines (never blank ones). PING_SECONDS (15 s) is
     shortened in the server process only, before the CLI starts."""
-    prelude = "import agentcron.api.subscribe as _s\n_s.PING_SECONDS = 0.2"
+    prelude = "import agentcron.events as _s\n_s.PING_SECONDS = 0.2"
     proc, url = _spawn(sqlite_url, "--role", "all", prelude=prelude)
     try:
         srv = Server(url, sqlite_url, proc)

@@ -28,7 +28,16 @@ log = logging.getLogger("agentcron.events")
 CHANNEL = "agentcron_events"
 HISTORY_MAX = 1000
 QUEUE_MAX = 1000
+# Delivery to a large audience waits a little for the rest of a burst before fanning out, so each stream
+# gets one write per burst instead of one per event (a write to 1,000 streams costs the API process 4-13 ms
+# and the readers as much again). The wait scales with the audience: ~5 us per stream, capped at 5 ms, none
+# below 100 streams. bench/events.py, 1,000 subscribers: PostgreSQL burst p99 231 -> 74 ms.
+COALESCE_PER_STREAM_S = 5e-6
+COALESCE_MAX_S = 0.005
+COALESCE_MIN_STREAMS = 100
+PING_SECONDS = 15.0  # an idle stream gets a ping line after this long without one (read at each tick)
 _encoder = msgspec.json.Encoder()
+_decode = msgspec.json.Decoder().decode
 
 
 @dataclass(slots=True, eq=False)
@@ -49,16 +58,54 @@ class Event:
 
 
 class Subscription:
-    def __init__(self, task_id: str) -> None:
-        self.task_id = task_id
-        self.queue: asyncio.Queue[Event | None] = asyncio.Queue(QUEUE_MAX)
+    """One subscriber's bounded backlog of events, drained by the stream's task.
 
-    def offer(self, event: Event | None) -> bool:
-        try:
-            self.queue.put_nowait(event)
-            return True
-        except asyncio.QueueFull:
+    `offer` never blocks or allocates a timer: the hot path of a fan-out to 1,000 streams is one list
+    append and, when the stream is waiting, one future resolved. Pings are requested by the bus's one
+    ticker (`EventBus._ping_loop`) instead of a timeout per wait.
+    """
+
+    __slots__ = ("task_id", "backlog", "dropped", "ping_due", "last_active", "_waiter")
+
+    def __init__(self, task_id: str, now: float) -> None:
+        self.task_id = task_id
+        self.backlog: list[Event] = []
+        self.dropped = False  # fell QUEUE_MAX events behind: the stream must end
+        self.ping_due = False
+        self.last_active = now  # loop time of the last delivery (or ping)
+        self._waiter: asyncio.Future[None] | None = None
+
+    def offer(self, event: Event) -> bool:
+        """Queue ``event``; False (nothing queued) when the backlog is full."""
+        if len(self.backlog) >= QUEUE_MAX:
             return False
+        self.backlog.append(event)
+        self._wake()
+        return True
+
+    def drop(self) -> None:
+        self.dropped = True
+        self._wake()
+
+    def ping(self) -> None:
+        self.ping_due = True
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():  # a cancelled (disconnected) stream leaves a done future behind
+                waiter.set_result(None)
+
+    async def take(self) -> list[Event]:
+        """Wait until there is something for the stream, then return every queued event (oldest first)
+        and clear the backlog. Returns an empty list when only ``ping_due`` or ``dropped`` woke it."""
+        while not self.backlog and not self.dropped and not self.ping_due:
+            self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter
+        batch, self.backlog = self.backlog, []
+        return batch
 
 
 class EventBus:
@@ -80,6 +127,9 @@ class EventBus:
         # Notifications are delivered by one consumer, in the order they arrive (commit order).
         self._notified: asyncio.Queue[tuple[str, int]] = asyncio.Queue()
         self._consumer: asyncio.Task[None] | None = None
+        self._pinger: asyncio.Task[None] | None = None
+        #: task -> events held for the coalescing window (see `_deliver`)
+        self._held: dict[str, list[Event]] = {}
 
     # -- publishing -----------------------------------------------------------------------------------
 
@@ -112,22 +162,46 @@ class EventBus:
                     raise
         event = Event(task_id, seq, type_, now, data)
         if not self.pg:
-            self._fan_out(event)
+            self._deliver(event)
         return event
 
-    def _fan_out(self, event: Event) -> None:
-        for sub in list(self.subscribers.get(event.task_id, ())):
-            if not sub.offer(event):
-                log.warning("dropping a subscriber of task %s that fell %d events behind", event.task_id, QUEUE_MAX)
-                self.unsubscribe(sub)
-                with contextlib.suppress(asyncio.QueueFull):
-                    sub.queue.get_nowait()
-                sub.offer(None)
+    def _deliver(self, event: Event) -> None:
+        """Hand ``event`` to its task's streams: at once for a small audience, else held for the
+        coalescing window together with whatever else the task emits meanwhile (order kept)."""
+        held = self._held.get(event.task_id)
+        if held is not None:  # behind events already held, whatever the audience is now
+            held.append(event)
+            return
+        delay = self._window(event.task_id)
+        if not delay:
+            self._fan_out(event.task_id, [event])
+            return
+        self._held[event.task_id] = [event]
+        asyncio.get_running_loop().call_later(delay, self._release, event.task_id)
+
+    def _window(self, task_id: str) -> float:
+        """Seconds to hold the task's events for coalescing: 0 for an audience below COALESCE_MIN_STREAMS."""
+        streams = len(self.subscribers.get(task_id, ()))
+        return min(COALESCE_MAX_S, streams * COALESCE_PER_STREAM_S) if streams >= COALESCE_MIN_STREAMS else 0.0
+
+    def _release(self, task_id: str) -> None:
+        self._fan_out(task_id, self._held.pop(task_id, []))
+
+    def _fan_out(self, task_id: str, events: list[Event]) -> None:
+        for sub in list(self.subscribers.get(task_id, ())):
+            for event in events:
+                if not sub.offer(event):
+                    break
+            else:
+                continue
+            log.warning("dropping a subscriber of task %s that fell %d events behind", task_id, QUEUE_MAX)
+            self.unsubscribe(sub)
+            sub.drop()
 
     # -- subscribing ----------------------------------------------------------------------------------
 
     def subscribe(self, task_id: str) -> Subscription:
-        sub = Subscription(task_id)
+        sub = Subscription(task_id, asyncio.get_running_loop().time())
         self.subscribers[task_id].add(sub)
         return sub
 
@@ -155,8 +229,22 @@ class EventBus:
 
     # -- cross-process (PostgreSQL) -------------------------------------------------------------------
 
+    async def _ping_loop(self) -> None:
+        """One ticker for every stream of the process: a stream that delivered nothing for PING_SECONDS is
+        asked for a ping line (so a ping follows 1-1.33 x PING_SECONDS of silence)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(PING_SECONDS / 3)
+            now = loop.time()
+            for subs in list(self.subscribers.values()):
+                for sub in subs:
+                    if now - sub.last_active >= PING_SECONDS:
+                        sub.last_active = now
+                        sub.ping()
+
     async def start(self) -> None:
-        """On PostgreSQL, open the process's one LISTEN connection."""
+        """Start the ping ticker; on PostgreSQL, open the process's one LISTEN connection."""
+        self._pinger = asyncio.create_task(self._ping_loop())
         if not self.pg:
             return
         import asyncpg
@@ -173,6 +261,9 @@ class EventBus:
     async def _deliver_loop(self) -> None:
         while True:
             batch = [await self._notified.get()]
+            delay = self._window(batch[0][0])
+            if delay:  # the coalescing window (see `_deliver`), spent before the fetch: one query per burst
+                await asyncio.sleep(delay)
             while not self._notified.empty():  # everything notified meanwhile: one query per task
                 batch.append(self._notified.get_nowait())
             by_task: dict[str, list[int]] = defaultdict(list)
@@ -187,16 +278,19 @@ class EventBus:
                             task_id,
                             seqs,
                         )
-                        for r in rows:
-                            data = msgspec.json.decode(r["data"])
-                            self._fan_out(Event(task_id, int(r["seq"]), r["type"], int(r["created_at"]), data))
+                        events = [
+                            Event(task_id, int(r["seq"]), r["type"], int(r["created_at"]), _decode(r["data"]))
+                            for r in rows
+                        ]
+                        self._fan_out(task_id, events)
             except Exception:
                 log.exception("delivering %d events failed", len(batch))
 
     async def close(self) -> None:
-        if self._consumer is not None:
-            self._consumer.cancel()
-            self._consumer = None
+        for task in (self._consumer, self._pinger):
+            if task is not None:
+                task.cancel()
+        self._consumer = self._pinger = None
         if self._listener is not None:
             with contextlib.suppress(Exception):
                 await self._listener.close()

@@ -20,9 +20,13 @@ from agentcron.api.context import ctx_of
 from agentcron.api.schemas import SubscribeBody
 from agentcron.api.wire import JSONL, encode, read_body
 from agentcron.errors import ApiError, not_found
-from agentcron.events import Event, EventBus
+from agentcron.events import EventBus
 
-PING_SECONDS = 15.0
+TOO_SLOW = {"code": "SUBSCRIBER_TOO_SLOW", "message": "Stream closed: it fell behind"}
+
+
+def _line(type_: str, created_at: int, data: Any) -> bytes:
+    return encode({"type": type_, "createdAt": created_at, "data": data}) + b"\n"
 
 
 @post("/api/v1/task/{task_id:str}/subscribe", operation_id="taskSubscribe", status_code=200)
@@ -51,34 +55,22 @@ async def subscribe(request: Request[Any, Any, Any], task_id: FromPath[str]) -> 
             if history:  # one write for the whole replay, not one per event
                 last = history[-1].seq
                 yield b"".join(past.line() for past in history)
+            loop = asyncio.get_running_loop()
             while True:
-                try:
-                    async with asyncio.timeout(PING_SECONDS):  # unlike wait_for, no task per wait
-                        event: Event | None = await sub.queue.get()
-                except TimeoutError:
-                    yield encode({"type": "ping", "createdAt": clock.now_ms(), "data": {}}) + b"\n"
-                    continue
-                batch = [event]
-                while not sub.queue.empty():  # what queued up meanwhile goes out in the same write
-                    batch.append(sub.queue.get_nowait())
-                out = []
-                for event in batch:
-                    if event is None:  # dropped for falling behind (always the last item)
-                        out.append(
-                            encode(
-                                {
-                                    "type": "error",
-                                    "createdAt": clock.now_ms(),
-                                    "data": {"code": "SUBSCRIBER_TOO_SLOW", "message": "Stream closed: it fell behind"},
-                                }
-                            )
-                            + b"\n"
-                        )
-                        yield b"".join(out)
-                        return
-                    if event.seq > last:
-                        last = event.seq
-                        out.append(event.line())
+                batch = await sub.take()
+                # Everything queued since the last write goes out in one write.
+                out = [event.line() for event in batch if event.seq > last]
+                if out:
+                    last = max(last, batch[-1].seq)
+                    sub.last_active = loop.time()
+                if sub.dropped:
+                    out.append(_line("error", clock.now_ms(), TOO_SLOW))
+                    yield b"".join(out)
+                    return
+                if sub.ping_due:
+                    sub.ping_due = False
+                    if not out:
+                        out.append(_line("ping", clock.now_ms(), {}))
                 if out:
                     yield b"".join(out)
         finally:
