@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
+from litestar.response.base import ASGIResponse
 
 from agentcron.errors import CODES, ApiError
 
@@ -19,6 +20,13 @@ JSONL = "application/jsonl"
 
 def json_response(data: Any, status: int = 200) -> Response[bytes]:
     return Response(content=_encoder.encode(data), status_code=status, media_type=JSON)
+
+
+def json_asgi(data: Any) -> ASGIResponse:
+    """`json_response` for hot read paths: a finished ASGI response, which Litestar sends as is instead of
+    converting a `Response` per request (bench/api.py: ``task/{id}/fetch`` +5-8% req/s). The handler must
+    be annotated ``-> ASGIResponse`` for Litestar to pick that path."""
+    return ASGIResponse(body=_encoder.encode(data), media_type=JSON)
 
 
 def encode(data: Any) -> bytes:

@@ -1,0 +1,97 @@
+"""PostgreSQL read lanes (`PostgresDatabase.read_row`): bounded connections, FIFO hand-off, and no lane
+reused after a cancelled statement or a lost connection. Real PostgreSQL, real backends terminated."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from agentcron.store.db import PostgresDatabase
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def pgdb(pg_url: str) -> AsyncIterator[PostgresDatabase]:
+    db = await PostgresDatabase.connect(pg_url, min_size=1, max_size=2)
+    try:
+        yield db
+    finally:
+        await db.close()
+
+
+async def _backends(db: PostgresDatabase) -> int:
+    async with db.tx() as tx:
+        row = await tx.fetchrow("SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = current_database()")
+    assert row is not None
+    return int(row["n"])
+
+
+async def test_many_concurrent_reads_share_a_bounded_set_of_lanes(pgdb: PostgresDatabase) -> None:
+    assert pgdb.lanes is not None and pgdb.lanes.size == 2
+    rows = await asyncio.gather(*(pgdb.read_row("SELECT $1::int AS n, pg_sleep(0.01)", i) for i in range(40)))
+    assert [r[0] for r in rows if r is not None] == list(range(40))
+    assert pgdb.lanes.opened == 2 and len(pgdb.lanes.free) == 2 and not pgdb.lanes.waiters
+
+
+async def test_a_refused_statement_keeps_its_lane(pgdb: PostgresDatabase) -> None:
+    assert pgdb.lanes is not None
+    await pgdb.read_row("SELECT 1")
+    with pytest.raises(asyncpg.PostgresError):
+        await pgdb.read_row("SELECT 1 / $1::int", 0)
+    assert pgdb.lanes.opened == 1
+    assert await pgdb.read_row("SELECT 2") == (2,)
+
+
+async def test_a_cancelled_read_never_hands_out_its_busy_connection(pgdb: PostgresDatabase) -> None:
+    assert pgdb.lanes is not None
+    slow = asyncio.ensure_future(pgdb.read_row("SELECT pg_sleep(5)"))
+    await asyncio.sleep(0.2)
+    slow.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await slow
+    assert pgdb.lanes.opened == 0  # discarded, not returned mid-statement
+    rows = await asyncio.gather(*(pgdb.read_row("SELECT $1::int", i) for i in range(5)))
+    assert rows == [(i,) for i in range(5)]
+
+
+async def test_a_lane_whose_backend_died_is_replaced(pgdb: PostgresDatabase) -> None:
+    assert pgdb.lanes is not None
+    pid = (await pgdb.read_row("SELECT pg_backend_pid()") or (0,))[0]
+    async with pgdb.tx() as tx:
+        await tx.execute("SELECT pg_terminate_backend($1)", pid)
+    # The read on the dead connection fails (how depends on when asyncpg notices: a FATAL message, a
+    # closed socket or a protocol state error); the lane is then discarded, never handed out again.
+    with pytest.raises(Exception):  # noqa: B017
+        await pgdb.read_row("SELECT 1")
+    assert await pgdb.read_row("SELECT 3") == (3,)
+    assert (await pgdb.read_row("SELECT pg_backend_pid()") or (0,))[0] != pid
+
+
+async def test_waiters_get_lanes_in_arrival_order_and_close_releases_everything(pg_url: str) -> None:
+    db = await PostgresDatabase.connect(pg_url, min_size=1, max_size=1)
+    assert db.lanes is not None
+    order: list[int] = []
+
+    async def read(i: int) -> None:
+        await db.read_row("SELECT pg_sleep(0.02)")
+        order.append(i)
+
+    tasks = [asyncio.ensure_future(read(i)) for i in range(5)]
+    await asyncio.gather(*tasks)
+    assert order == list(range(5))
+    before = await _backends(db)
+    await db.close()
+    assert db.lanes.closed and not db.lanes.free
+    probe = await PostgresDatabase.connect(pg_url, min_size=1, max_size=1)
+    try:
+        for _ in range(50):  # backends exit asynchronously after their connection closes
+            if await _backends(probe) <= before - 2 + 1:
+                break
+            await asyncio.sleep(0.05)
+        assert await _backends(probe) <= before - 2 + 1
+    finally:
+        await probe.close()
