@@ -294,6 +294,40 @@ async def test_retention_prunes_old_finished_executions_in_batches(store: Store)
     assert await executions(store, acc, tid) == []
 
 
+class _TickingClock(FakeClock):
+    """Moves 1 ms each time it is read: tells the time a write was made apart from the tick's ``now``."""
+
+    def now_ms(self) -> int:
+        self.value += 1
+        return int(self.value)
+
+
+async def test_a_burst_beyond_the_local_workers_capacity_still_goes_straight_to_it(store: Store) -> None:
+    """50 slots due at once, a worker with room for 10 and batches of 10: between batches the scheduler
+    lets the dispatched runs finish and records them, so every batch finds room and nothing is queued
+    for a second (claim) write. Completion times are the clock's at recording, not the tick's."""
+    now = ms("2026-06-01T10:14:30Z")
+    acc = await _account(store, now)
+    bot = await make_bot(store, acc, now)
+    tids = [await make_task(store, acc, now, "quarterhourly", bot_id=bot) for _ in range(50)]
+    slot = ms("2026-06-01T10:15:00Z")
+    clock = _TickingClock(slot)
+    runs = RunStore(store)
+    worker = Worker(runs, Settings(worker_concurrency=10), clock, BasicRunner(), "w1")
+    sched = _scheduler(store, clock, scheduler_batch=10)
+    sched.local_worker = worker
+    r = await sched.run_until_idle(slot)
+    assert r.fired == 50
+    await worker.drain()
+    done = [e for t in tids for e in await executions(store, acc, t)]
+    assert len(done) == 50 and {(e["status"], e["outcome"], e["attempt"]) for e in done} == {("idle", "success", 1)}
+    async with store.db.tx() as tx:
+        queued = await tx.fetchrow("SELECT COUNT(*) AS n FROM task_executions WHERE state = 'queued'")
+        times = await tx.fetch("SELECT scheduled_for, completed_at FROM task_executions")
+    assert queued is not None and queued["n"] == 0
+    assert len(times) == 50 and all(t["scheduled_for"] == slot < t["completed_at"] for t in times)
+
+
 async def test_direct_dispatch_hands_due_runs_to_a_local_worker_keeping_runs_serial(store: Store) -> None:
     now = ms("2026-06-01T10:00:30Z")
     acc = await _account(store, now)

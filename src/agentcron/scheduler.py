@@ -65,6 +65,14 @@ class Scheduler:
         """Fire one batch of due tasks as of ``now``; returns what happened. Idempotent per slot."""
         result = TickResult()
         s = self.settings
+        w = self.local_worker
+        if w is not None and w.done and w.dispatch_room() < s.scheduler_batch:
+            # Record the local worker's finished runs first: the capacity they free lets this batch go
+            # straight to it instead of through the queue (a claim costs a second write per run).
+            try:
+                await w.flush(self.clock.now_ms())
+            except Exception:  # the batch stays with the worker; its completer retries it
+                log.exception("recording finished runs before a tick failed")
         async with self.runs.db.tx(write=True) as tx:
             due = await self.runs.due_tasks(tx, now, s.scheduler_batch)
             if not due:
@@ -190,6 +198,9 @@ class Scheduler:
         total = TickResult()
         while True:
             r = await self.tick(now)
+            # Let the runs just dispatched start (on SQLite nothing above suspends): a burst of due slots
+            # would otherwise fill the local worker before any of them ran, and queue the rest.
+            await asyncio.sleep(0)
             total.fired += r.fired
             total.skipped += r.skipped
             total.tasks += r.tasks
