@@ -53,8 +53,21 @@ def new_id(at_ms: int | None = None) -> str:
     ms = time.time_ns() // 1_000_000 if at_ms is None else at_ms
     if ms != _last_ms:
         _last_ms, _last_prefix = ms, "c" + _b36(ms, 8)
-    return (
-        _last_prefix + _b36(next(_counter) % 1679616, 4) + _fingerprint + _b36(_rng.getrandbits(41) % 2821109907456, 8)
+    # The counter (4 digits) and random (8 digits) parts, two digits per table lookup, unrolled: this is
+    # the hot path of firing (4 ids per run), where the generic `_b36` loop cost 8-15% of a no-op run.
+    c = next(_counter) % 1679616
+    hi, lo = divmod(_rng.getrandbits(41) % 2821109907456, 1679616)
+    return "".join(
+        (
+            _last_prefix,
+            _PAIRS[c // 1296],
+            _PAIRS[c % 1296],
+            _fingerprint,
+            _PAIRS[hi // 1296],
+            _PAIRS[hi % 1296],
+            _PAIRS[lo // 1296],
+            _PAIRS[lo % 1296],
+        )
     )
 
 
