@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from agentcron.store.db import PostgresDatabase
+from agentcron.store.db import PostgresDatabase, _ReadLanes
 
 pytestmark = pytest.mark.anyio
 
@@ -95,3 +95,65 @@ async def test_waiters_get_lanes_in_arrival_order_and_close_releases_everything(
         assert await _backends(probe) <= before - 2 + 1
     finally:
         await probe.close()
+
+
+async def test_a_failed_connect_passes_its_slot_on(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Opening a lane fails (say, too many connections): the caller gets the error, and a reader queued
+    behind it is woken to try for itself instead of waiting forever."""
+    lanes = _ReadLanes(pg_url, 1)
+
+    async def refused(url: str) -> None:
+        await asyncio.sleep(0.05)
+        raise OSError("connection refused")
+
+    monkeypatch.setattr(asyncpg, "connect", refused)
+    first = asyncio.ensure_future(lanes.fetchrow("SELECT 1", ()))
+    await asyncio.sleep(0)
+    second = asyncio.ensure_future(lanes.fetchrow("SELECT 1", ()))
+    async with asyncio.timeout(5):
+        results = await asyncio.gather(first, second, return_exceptions=True)
+    assert all(isinstance(r, OSError) for r in results), results
+    assert lanes.opened == 0 and not lanes.waiters
+
+
+async def test_close_fails_waiting_and_later_reads(pg_url: str) -> None:
+    db = await PostgresDatabase.connect(pg_url, min_size=1, max_size=1)
+    assert db.lanes is not None
+    busy = asyncio.ensure_future(db.read_row("SELECT pg_sleep(0.2), 7"))
+    await asyncio.sleep(0.05)
+    waiting = asyncio.ensure_future(db.read_row("SELECT 1"))
+    await asyncio.sleep(0.01)
+    await db.close()
+    async with asyncio.timeout(5):
+        with pytest.raises(asyncpg.InterfaceError):
+            await waiting
+        row = await busy  # a statement under way finishes; its lane is closed behind it
+    assert row is not None and row[1] == 7
+    with pytest.raises(asyncpg.InterfaceError):
+        await db.read_row("SELECT 2")
+    assert db.lanes.opened == 0 and not db.lanes.free
+
+
+async def test_a_reader_cancelled_as_a_slot_reaches_it_passes_the_slot_on(pgdb: PostgresDatabase) -> None:
+    """A lane is discarded (its read cancelled) and the freed slot goes to the first waiter, which is
+    cancelled before it resumes: it must not read anyway, and the next waiter must get the slot."""
+    lanes = pgdb.lanes
+    assert lanes is not None
+    lanes.size = 1
+    slow = asyncio.ensure_future(pgdb.read_row("SELECT pg_sleep(5)"))
+    await asyncio.sleep(0.1)
+    first = asyncio.ensure_future(pgdb.read_row("SELECT 41"))
+    second = asyncio.ensure_future(pgdb.read_row("SELECT 42"))
+    await asyncio.sleep(0.05)
+    assert len(lanes.waiters) == 2
+    slow.cancel()
+    while lanes.opened == 1:  # noqa: ASYNC110  # step the loop until the slow lane is discarded
+        await asyncio.sleep(0)
+    first.cancel()
+    async with asyncio.timeout(5):
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        assert await second == (42,)
+    with pytest.raises(asyncio.CancelledError):
+        await slow
+    assert lanes.opened == 1 and len(lanes.free) == 1 and not lanes.waiters

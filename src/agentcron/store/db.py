@@ -163,9 +163,10 @@ class _ReadLanes:
     asyncpg's Pool spends as long acquiring and releasing a connection as the primary-key read itself
     (a Task per release for ``asyncio.shield``, a timeout and a Queue per acquire): 45% of
     ``task/{id}/fetch``'s database time in bench/api.py. A lane is a connection on a free list; callers
-    beyond the free lanes wait in FIFO order. A lane whose statement fails or is cancelled is closed and
-    reopened on next use, so no lane is ever handed out mid-statement or broken. Lanes open on demand:
-    a process that serves no single-row reads (a headless worker) opens none.
+    beyond ``size`` open lanes wait in FIFO order. A lane whose statement is cancelled or hits a
+    connection-level error is terminated and its slot passed to the next waiter, which opens a new lane:
+    no lane is ever handed out mid-statement or broken. Lanes open on demand, so a process that serves no
+    single-row reads (a headless worker) opens none. After `close`, every read raises.
     """
 
     def __init__(self, url: str, size: int) -> None:
@@ -174,6 +175,7 @@ class _ReadLanes:
         self.opened = 0
         self.closed = False
         self.free: list[Any] = []
+        #: futures resolved with a lane, or with None: "a slot is free, open a lane (or see closed)"
         self.waiters: collections.deque[asyncio.Future[Any]] = collections.deque()
 
     async def fetchrow(self, sql: str, args: tuple[Any, ...]) -> Sequence[Any] | None:
@@ -197,28 +199,45 @@ class _ReadLanes:
         return row
 
     async def _take(self) -> Any:
-        if self.free:
-            return self.free.pop()
-        if self.opened < self.size:
-            import asyncpg
+        import asyncpg
 
-            self.opened += 1
+        while True:
+            if self.closed:
+                raise asyncpg.InterfaceError("the database is closed")
+            if self.free:
+                return self.free.pop()
+            if self.opened < self.size:
+                self.opened += 1
+                try:
+                    conn = await asyncpg.connect(self.url)
+                except BaseException:
+                    self.opened -= 1
+                    self._pass_slot()  # a waiter may succeed where this connect failed
+                    raise
+                if self.closed:
+                    self.opened -= 1
+                    conn.terminate()
+                    continue
+                return conn
+            waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            self.waiters.append(waiter)
             try:
-                return await asyncpg.connect(self.url)
-            except BaseException:
-                self.opened -= 1
+                conn = await waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():  # handed something just as we were cancelled
+                    handed = waiter.result()
+                    if handed is None:
+                        self._pass_slot()
+                    else:
+                        self._give(handed)
                 raise
-        waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self.waiters.append(waiter)
-        try:
-            return await waiter
-        except asyncio.CancelledError:
-            if waiter.done() and not waiter.cancelled():  # handed a lane just as we were cancelled
-                self._give(waiter.result())
-            raise
+            if conn is not None:
+                return conn
+            # None: a slot was freed (a lane discarded, a connect failed) or the lanes closed: look again
 
     def _give(self, conn: Any) -> None:
         if self.closed:
+            self.opened -= 1
             conn.terminate()
             return
         while self.waiters:
@@ -231,22 +250,27 @@ class _ReadLanes:
     def _discard(self, conn: Any) -> None:
         self.opened -= 1
         conn.terminate()
-        while self.waiters:  # a waiter takes the freed slot and opens a new lane
+        self._pass_slot()
+
+    def _pass_slot(self) -> None:
+        """Wake the first live waiter to open a lane in the slot just freed."""
+        while self.waiters:
             waiter = self.waiters.popleft()
             if not waiter.done():
-                waiter.set_exception(_Reopen())
+                waiter.set_result(None)
                 return
 
     async def close(self) -> None:
-        """Close the free lanes; lanes in use are closed as their statements end."""
+        """Close the free lanes and fail every waiting and later read; lanes in use close as their
+        statements end."""
         self.closed = True
-        for conn in self.free:
-            await conn.close()
-        self.free.clear()
-
-
-class _Reopen(Exception):
-    """Internal: the lane a waiter was promised was discarded; it opens a new one instead."""
+        free, self.free = self.free, []
+        self.opened -= len(free)
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)  # it looks again and sees `closed`
+        await asyncio.gather(*(conn.close(timeout=5) for conn in free), return_exceptions=True)
 
 
 class PostgresDatabase:
@@ -269,11 +293,7 @@ class PostgresDatabase:
         if self.lanes is None:
             row: Sequence[Any] | None = await self.pool.fetchrow(sql, *args)
             return row
-        while True:
-            try:
-                return await self.lanes.fetchrow(sql, args)
-            except _Reopen:
-                continue
+        return await self.lanes.fetchrow(sql, args)
 
     @asynccontextmanager
     async def tx(self, write: bool = False) -> AsyncIterator[Tx]:
