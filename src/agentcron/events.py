@@ -130,6 +130,7 @@ class EventBus:
         self._pinger: asyncio.Task[None] | None = None
         #: task -> events held for the coalescing window (see `_deliver`)
         self._held: dict[str, list[Event]] = {}
+        self._release_at: dict[str, asyncio.TimerHandle] = {}
 
     # -- publishing -----------------------------------------------------------------------------------
 
@@ -177,7 +178,7 @@ class EventBus:
             self._fan_out(event.task_id, [event])
             return
         self._held[event.task_id] = [event]
-        asyncio.get_running_loop().call_later(delay, self._release, event.task_id)
+        self._release_at[event.task_id] = asyncio.get_running_loop().call_later(delay, self._release, event.task_id)
 
     def _window(self, task_id: str) -> float:
         """Seconds to hold the task's events for coalescing: 0 for an audience below COALESCE_MIN_STREAMS."""
@@ -185,6 +186,7 @@ class EventBus:
         return min(COALESCE_MAX_S, streams * COALESCE_PER_STREAM_S) if streams >= COALESCE_MIN_STREAMS else 0.0
 
     def _release(self, task_id: str) -> None:
+        self._release_at.pop(task_id, None)
         self._fan_out(task_id, self._held.pop(task_id, []))
 
     def _fan_out(self, task_id: str, events: list[Event]) -> None:
@@ -287,6 +289,9 @@ class EventBus:
                 log.exception("delivering %d events failed", len(batch))
 
     async def close(self) -> None:
+        for task_id in list(self._release_at):  # what is held goes out now, not after the bus is gone
+            self._release_at.pop(task_id).cancel()
+            self._release(task_id)
         for task in (self._consumer, self._pinger):
             if task is not None:
                 task.cancel()

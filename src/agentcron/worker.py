@@ -82,18 +82,29 @@ class Worker:
         self.done: list[Finished] = []
         self.wake = asyncio.Event()
         self._done_event = asyncio.Event()
+        self._flushing = asyncio.Lock()
+        self._claiming = 0
         self.stopping = False
         self._loops: list[asyncio.Task[None]] = []
 
     @property
     def capacity(self) -> int:
-        return max(0, self.settings.worker_concurrency - len(self.running))
+        """Runs this worker may still take: concurrency minus runs held (finished but unrecorded ones
+        included) minus slots reserved by a claim in flight."""
+        return max(0, self.settings.worker_concurrency - len(self.running) - self._claiming)
 
     async def claim_once(self, now: int) -> int:
         """Claim up to the free capacity and start the runs; returns how many were started."""
-        if self.stopping or self.capacity == 0:
+        want = 0 if self.stopping else self.capacity
+        if want == 0:
             return 0
-        jobs = await self.runs.claim(self.worker_id, now, self.settings.lease_ms, self.capacity)
+        # Reserved while the claim awaits the database, so the scheduler's direct dispatch in this
+        # process cannot hand over the same capacity meanwhile.
+        self._claiming += want
+        try:
+            jobs = await self.runs.claim(self.worker_id, now, self.settings.lease_ms, want)
+        finally:
+            self._claiming -= want
         self.adopt(jobs)
         return len(jobs)
 
@@ -155,20 +166,24 @@ class Worker:
         return emit
 
     async def flush(self, now: int) -> int:
-        """Record finished runs (one transaction); returns how many were recorded."""
-        if not self.done:
-            return 0
-        batch, self.done = self.done, []
-        try:
-            recorded = await self.runs.finish(batch, now)
-        except Exception:
-            self.done[:0] = batch  # keep them; the next flush retries
-            raise
-        for r in batch:
-            self.running.pop(r.execution_id, None)
-        if batch:
-            self.wake.set()  # capacity freed
-        return len(recorded)
+        """Record finished runs (one transaction); returns how many were recorded. Flushes are serialised:
+        the completer and the scheduler's pre-tick flush never record at the same time (two concurrent
+        settles of one task could each see the other's run as still running)."""
+        async with self._flushing:
+            if not self.done:
+                return 0
+            batch, self.done = self.done, []
+            try:
+                recorded = await self.runs.finish(batch, now)
+            except Exception:
+                self.done[:0] = batch  # keep them, and make sure the completer retries
+                self._done_event.set()
+                raise
+            for r in batch:
+                self.running.pop(r.execution_id, None)
+            if batch:
+                self.wake.set()  # capacity freed
+            return len(recorded)
 
     async def heartbeat_once(self, now: int) -> set[str]:
         """Renew leases; stop runs that are no longer ours (cancelled elsewhere or reaped)."""

@@ -459,6 +459,16 @@ class RunStore:
         outcome/lastRunAt recorded, and tasks deleted while running are removed."""
         if not outcomes:
             return
+        if self.pg:
+            # Lock the task rows first, in id order, in a statement of their own. Under READ COMMITTED
+            # the UPDATE below then takes its snapshot after any concurrent settle of the same task has
+            # committed: otherwise two workers finishing overlapping runs (overlapPolicy allow) could
+            # each see the other's run as still running and leave the task "running" for good. The
+            # fixed order also rules out deadlocks between concurrent settles.
+            await tx.execute(
+                "SELECT 1 FROM tasks WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE",
+                sorted({t for t, _ in outcomes}),
+            )
         for chunk in _chunks(outcomes, 1000):
             cte, args = self._values("v", [("id", "text"), ("outcome", "text")], list(chunk), first=2)
             await tx.execute(
