@@ -82,7 +82,7 @@ class Worker:
         self.done: list[Finished] = []
         self.wake = asyncio.Event()
         self._done_event = asyncio.Event()
-        self._flushing = asyncio.Lock()
+        self._writing = asyncio.Lock()
         self._claiming = 0
         self.stopping = False
         self._loops: list[asyncio.Task[None]] = []
@@ -166,10 +166,9 @@ class Worker:
         return emit
 
     async def flush(self, now: int) -> int:
-        """Record finished runs (one transaction); returns how many were recorded. Flushes are serialised:
-        the completer and the scheduler's pre-tick flush never record at the same time (two concurrent
-        settles of one task could each see the other's run as still running)."""
-        async with self._flushing:
+        """Record finished runs (one transaction); returns how many were recorded. Flushes are serialised
+        with each other (the completer's and the scheduler's pre-tick one) and with heartbeats."""
+        async with self._writing:
             if not self.done:
                 return 0
             batch, self.done = self.done, []
@@ -189,8 +188,12 @@ class Worker:
         """Renew leases; stop runs that are no longer ours (cancelled elsewhere or reaped)."""
         # Runs that finished but whose outcome is not written yet keep their lease too: under load the
         # completer may lag, and a lapsed lease would let the reaper turn a success into "worker lost".
-        leases = [(e, r.job.attempt) for e, r in self.running.items()]
-        lost = await self.runs.heartbeat(leases, now, self.settings.lease_ms)
+        # Not while this worker records outcomes: both lock the same execution rows (finished runs keep
+        # their lease until recorded), and on PostgreSQL two transactions locking them in different
+        # orders can deadlock (a 1 s stall, then one of them is aborted and retried).
+        async with self._writing:
+            leases = sorted((e, r.job.attempt) for e, r in self.running.items())
+            lost = await self.runs.heartbeat(leases, now, self.settings.lease_ms)
         self.cancel_local(lost)
         return lost
 
