@@ -4,6 +4,7 @@ concurrent settles of one task, and a claim in flight while the scheduler dispat
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import asyncpg
 import pytest
@@ -13,12 +14,30 @@ from agentcron.clock import FakeClock
 from agentcron.config import Settings
 from agentcron.engine.runner import BasicRunner
 from agentcron.scheduler import Scheduler
-from agentcron.store.base import open_store
+from agentcron.store.base import Store, open_store
 from agentcron.store.runs import Finished, RunStore
 from agentcron.worker import Worker
 from tests.runs_helpers import make_bot, make_task, ms
 
 pytestmark = pytest.mark.anyio
+
+
+async def _running_executions(store: Store, acc: str, tid: str, n: int, now: int) -> list[str]:
+    out = []
+    async with store.db.tx(write=True) as tx:
+        for i in range(n):
+            e = ids.new_id(now + i)
+            await tx.execute(
+                "INSERT INTO task_executions (id, account_id, task_id, name, description, status, outcome, "
+                "state, kind, scheduled_for, attempt, created_at, updated_at) "
+                "VALUES ($1, $2, $3, 't', '', 'running', 'pending', 'running', 'schedule', $4, 1, $4, $4)",
+                e,
+                acc,
+                tid,
+                now + i,
+            )
+            out.append(e)
+    return out
 
 
 async def test_concurrent_settles_of_one_task_leave_it_idle(pg_url: str) -> None:
@@ -28,18 +47,7 @@ async def test_concurrent_settles_of_one_task_leave_it_idle(pg_url: str) -> None
         now = ms("2026-06-01T10:00:00Z")
         acc = await store.create_account("a", now)
         tid = await make_task(store, acc, now, "quarterhourly", overlap_policy="allow", status="running")
-        e1, e2 = ids.new_id(now), ids.new_id(now + 1)
-        async with store.db.tx(write=True) as tx:
-            for i, e in enumerate((e1, e2)):
-                await tx.execute(
-                    "INSERT INTO task_executions (id, account_id, task_id, name, description, status, outcome, "
-                    "state, kind, scheduled_for, attempt, created_at, updated_at) "
-                    "VALUES ($1, $2, $3, 't', '', 'running', 'pending', 'running', 'schedule', $4, 1, $4, $4)",
-                    e,
-                    acc,
-                    tid,
-                    now + i,
-                )
+        e1, e2 = await _running_executions(store, acc, tid, 2, now)
         # Another worker's finish of e1, caught between its settle and its commit: it has marked e1 done
         # and settled the task while e2 still looked running to it.
         tx1 = other.transaction()
@@ -66,25 +74,155 @@ async def test_concurrent_settles_of_one_task_leave_it_idle(pg_url: str) -> None
         await store.close()
 
 
+async def _four_queued(store: Store) -> tuple[str, str, FakeClock, RunStore]:
+    """An account, a bot that waits 30 s, and four executions queued at 10:15 (no worker took them)."""
+    now = ms("2026-06-01T10:14:30Z")
+    acc = await store.create_account("a", now)
+    bot = await make_bot(store, acc, now, [{"type": "wait", "config": {"seconds": 30}}])
+    for _ in range(4):
+        await make_task(store, acc, now, "quarterhourly", bot_id=bot)
+    clock = FakeClock(ms("2026-06-01T10:15:00Z"))
+    runs = RunStore(store)
+    await Scheduler(runs, Settings(), clock).run_until_idle(clock.now_ms())
+    return acc, bot, clock, runs
+
+
 async def test_a_claim_in_flight_reserves_the_capacity_it_asked_for(pg_url: str) -> None:
     """While the worker's claim awaits the database, the scheduler in the same process must not hand the
     same capacity over by direct dispatch (the worker would briefly hold twice its concurrency)."""
     store = await open_store(pg_url)
     try:
-        now = ms("2026-06-01T10:14:30Z")
-        acc = await store.create_account("a", now)
-        bot = await make_bot(store, acc, now, [{"type": "wait", "config": {"seconds": 30}}])
-        for _ in range(4):
-            await make_task(store, acc, now, "quarterhourly", bot_id=bot)
-        clock = FakeClock(ms("2026-06-01T10:15:00Z"))
-        runs = RunStore(store)
-        await Scheduler(runs, Settings(), clock).run_until_idle(clock.now_ms())  # 4 queued, no local worker
+        acc, bot, clock, runs = await _four_queued(store)
         worker = Worker(runs, Settings(worker_concurrency=10), clock, BasicRunner(), "w1")
         claim = asyncio.ensure_future(worker.claim_once(clock.now_ms()))
         await asyncio.sleep(0)  # the claim is now waiting on PostgreSQL
         assert not claim.done() and worker.dispatch_room() == 0
         assert await claim == 4
         assert worker.dispatch_room() == 6
+        worker.cancel_local(list(worker.running))
+    finally:
+        await store.close()
+
+
+async def test_an_outcome_the_database_refuses_does_not_hold_the_batch_hostage(pg_url: str) -> None:
+    """One run's outcome cannot be stored (a message kind longer than its column): the others of the
+    batch are recorded in full, that one as a failure without messages, and the worker's capacity comes
+    back. NUL characters (which PostgreSQL text cannot hold) are dropped, not refused."""
+    store = await open_store(pg_url)
+    try:
+        now = ms("2026-06-01T10:00:00Z")
+        acc = await store.create_account("a", now)
+        tid = await make_task(store, acc, now, "quarterhourly", overlap_policy="allow", status="running")
+        good, bad = await _running_executions(store, acc, tid, 2, now)
+        conv_good, conv_bad = ids.new_id(now), ids.new_id(now)
+        async with store.db.tx(write=True) as tx:
+            for c in (conv_good, conv_bad):
+                await tx.execute(
+                    "INSERT INTO conversations (id, account_id, name, description, created_at, updated_at) "
+                    "VALUES ($1, $2, 'c', '', $3, $3)",
+                    c,
+                    acc,
+                    now,
+                )
+        runs = RunStore(store)
+        worker = Worker(runs, Settings(), FakeClock(now + 100), BasicRunner(), "w1")
+        worker.done = [
+            Finished(
+                good,
+                1,
+                tid,
+                "success",
+                "all\x00 done",
+                account_id=acc,
+                conversation_id=conv_good,
+                messages=[("bot", "hi\x00")],
+            ),
+            Finished(
+                bad,
+                1,
+                tid,
+                "success",
+                "fine",
+                account_id=acc,
+                conversation_id=conv_bad,
+                messages=[("x" * 40, "too long a kind")],
+            ),
+        ]
+        assert await worker.flush(now + 100) == 2
+        assert worker.done == []
+        async with store.db.tx() as tx:
+            rows = {
+                r["id"]: r
+                for r in await tx.fetch(
+                    "SELECT id, state, outcome, summary FROM task_executions WHERE task_id = $1", tid
+                )
+            }
+            task_row = await tx.fetchrow("SELECT status FROM tasks WHERE id = $1", tid)
+            texts = [r["text"] for r in await tx.fetch("SELECT text FROM messages ORDER BY created_at")]
+        assert (rows[good]["state"], rows[good]["outcome"], rows[good]["summary"]) == ("done", "success", "all done")
+        assert (rows[bad]["state"], rows[bad]["outcome"]) == ("done", "failure")
+        assert "could not be stored" in rows[bad]["summary"]
+        assert task_row is not None and task_row["status"] == "idle"
+        assert texts == ["hi"]  # the good run's message, NUL dropped; none of the refused run's
+    finally:
+        await store.close()
+
+
+async def test_a_claim_skips_an_execution_another_transaction_holds(pg_url: str) -> None:
+    """A cancel (or reap, or finish) holding an execution row and then waiting for its task must not
+    meet a claim that holds the task and waits for that row: the claim skips the row instead."""
+    store = await open_store(pg_url)
+    other = await asyncpg.connect(pg_url)
+    try:
+        now = ms("2026-06-01T10:14:30Z")
+        acc = await store.create_account("a", now)
+        bot = await make_bot(store, acc, now)
+        tid = await make_task(store, acc, now, "quarterhourly", bot_id=bot)
+        clock = FakeClock(ms("2026-06-01T10:15:00Z"))
+        runs = RunStore(store)
+        await Scheduler(runs, Settings(), clock).run_until_idle(clock.now_ms())  # one queued execution
+        tx1 = other.transaction()
+        await tx1.start()
+        held = await other.fetchval("SELECT id FROM task_executions WHERE task_id = $1 FOR UPDATE", tid)
+        assert held is not None
+        claimed = await asyncio.wait_for(runs.claim("w1", clock.now_ms(), 30_000, 10), 3)
+        assert claimed == []
+        await tx1.rollback()
+        assert [c.execution_id for c in await runs.claim("w1", clock.now_ms(), 30_000, 10)] == [held]
+    finally:
+        await other.close()
+        await store.close()
+
+
+async def test_a_tick_and_a_claim_together_never_overfill_the_worker(pg_url: str) -> None:
+    store = await open_store(pg_url)
+    try:
+        acc, bot, clock, runs = await _four_queued(store)
+        now = ms("2026-06-01T10:14:30Z")
+        for _ in range(4):
+            await make_task(store, acc, now, "hourly", bot_id=bot, next_run_at=clock.now_ms())
+        worker = Worker(runs, Settings(worker_concurrency=4), clock, BasicRunner(), "w1")
+        sched = Scheduler(runs, Settings(), clock)
+        sched.local_worker = worker
+        # Hold the tick inside its transaction, after it planned direct dispatch, and claim meanwhile.
+        gate, reached = asyncio.Event(), asyncio.Event()
+        dispatch = runs.dispatch
+
+        async def gated_dispatch(*args: Any, **kwargs: Any) -> Any:
+            reached.set()
+            await gate.wait()
+            return await dispatch(*args, **kwargs)
+
+        runs.dispatch = gated_dispatch  # type: ignore[method-assign]
+        tick = asyncio.ensure_future(sched.tick(clock.now_ms()))
+        try:
+            await asyncio.wait_for(reached.wait(), 5)
+            room, claimed = worker.dispatch_room(), await worker.claim_once(clock.now_ms())
+        finally:
+            gate.set()
+            fired = (await tick).fired
+        assert (room, claimed, fired) == (0, 0, 4)
+        assert len(worker.running) == 4
         worker.cancel_local(list(worker.running))
     finally:
         await store.close()

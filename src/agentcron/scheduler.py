@@ -73,6 +73,18 @@ class Scheduler:
                 await w.flush(self.clock.now_ms())
             except Exception:  # the batch stays with the worker; its completer retries it
                 log.exception("recording finished runs before a tick failed")
+        # Capacity for direct dispatch is reserved for the whole tick: on PostgreSQL the worker's own
+        # claim may run while this tick awaits the database, and must not take the same room.
+        room = w.reserve() if w is not None else 0
+        try:
+            return await self._fire(now, room, result)
+        finally:
+            if w is not None:
+                w.unreserve(room)
+
+    async def _fire(self, now: int, room: int, result: TickResult) -> TickResult:
+        """`tick`'s transaction: ``room`` runs may go straight to the local worker (already reserved)."""
+        s = self.settings
         async with self.runs.db.tx(write=True) as tx:
             due = await self.runs.due_tasks(tx, now, s.scheduler_batch)
             if not due:
@@ -89,7 +101,6 @@ class Scheduler:
             canceled: list[str] = []
             started: dict[str, int] = {}
             direct: list[NewExecution] = []
-            room = self.local_worker.dispatch_room() if self.local_worker is not None else 0
             updates: list[tuple[str, int | None, int]] = []
             for task in due:
                 fired, nxt, missed = self._plan(task, now)
@@ -122,6 +133,7 @@ class Scheduler:
                                 task["id"],
                                 now,
                                 summary="Canceled: a newer slot replaced it (overlapPolicy cancelPrevious)",
+                                skip_locked=True,  # a run being recorded right now is finishing anyway
                             )
                         )
                         busy = False

@@ -12,7 +12,7 @@ import logging
 import os
 import socket
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from agentcron.clock import Clock
 from agentcron.config import Settings
@@ -83,15 +83,16 @@ class Worker:
         self.wake = asyncio.Event()
         self._done_event = asyncio.Event()
         self._writing = asyncio.Lock()
-        self._claiming = 0
+        self._recording: set[str] = set()  # ids in the batch being written by `flush`
+        self._reserved = 0
         self.stopping = False
         self._loops: list[asyncio.Task[None]] = []
 
     @property
     def capacity(self) -> int:
         """Runs this worker may still take: concurrency minus runs held (finished but unrecorded ones
-        included) minus slots reserved by a claim in flight."""
-        return max(0, self.settings.worker_concurrency - len(self.running) - self._claiming)
+        included) minus capacity reserved by a claim or a direct dispatch in flight."""
+        return max(0, self.settings.worker_concurrency - len(self.running) - self._reserved)
 
     async def claim_once(self, now: int) -> int:
         """Claim up to the free capacity and start the runs; returns how many were started."""
@@ -100,17 +101,27 @@ class Worker:
             return 0
         # Reserved while the claim awaits the database, so the scheduler's direct dispatch in this
         # process cannot hand over the same capacity meanwhile.
-        self._claiming += want
+        self._reserved += want
         try:
             jobs = await self.runs.claim(self.worker_id, now, self.settings.lease_ms, want)
         finally:
-            self._claiming -= want
+            self._reserved -= want
         self.adopt(jobs)
         return len(jobs)
 
     def dispatch_room(self) -> int:
         """How many runs the scheduler in this process may hand over directly (0 while stopping)."""
         return 0 if self.stopping else self.capacity
+
+    def reserve(self) -> int:
+        """Hold all free capacity for a direct dispatch being prepared; returns how much. Every call must
+        be matched by `unreserve` with the same number (runs adopted meanwhile count as running)."""
+        room = self.dispatch_room()
+        self._reserved += room
+        return room
+
+    def unreserve(self, room: int) -> None:
+        self._reserved -= room
 
     def adopt(self, jobs: list[Claimed]) -> None:
         """Start runs the scheduler already claimed for this worker (direct dispatch)."""
@@ -167,33 +178,61 @@ class Worker:
 
     async def flush(self, now: int) -> int:
         """Record finished runs (one transaction); returns how many were recorded. Flushes are serialised
-        with each other (the completer's and the scheduler's pre-tick one) and with heartbeats."""
+        (the completer's and the scheduler's pre-tick one).
+
+        A batch the database refuses is retried run by run, so one unwritable outcome cannot hold the
+        others (and the worker's capacity) hostage; a run refused on its own is recorded as a failure
+        without its messages. When every run fails alone too (the database is away), all are kept for
+        the completer to retry."""
         async with self._writing:
             if not self.done:
                 return 0
             batch, self.done = self.done, []
+            self._recording = {r.execution_id for r in batch}
             try:
-                recorded = await self.runs.finish(batch, now)
-            except Exception:
+                try:
+                    recorded = await self.runs.finish(batch, now)
+                except Exception:
+                    if len(batch) == 1:
+                        raise
+                    log.exception("recording %d outcomes failed; retrying them one by one", len(batch))
+                    recorded = await self._finish_one_by_one(batch, now)
+            except BaseException:
                 self.done[:0] = batch  # keep them, and make sure the completer retries
                 self._done_event.set()
                 raise
+            finally:
+                self._recording = set()
             for r in batch:
                 self.running.pop(r.execution_id, None)
             if batch:
                 self.wake.set()  # capacity freed
             return len(recorded)
 
+    async def _finish_one_by_one(self, batch: list[Finished], now: int) -> list[str]:
+        recorded: list[str] = []
+        refused: list[Finished] = []
+        for r in batch:
+            try:
+                recorded += await self.runs.finish([r], now)
+            except Exception:
+                refused.append(r)
+        if len(refused) == len(batch):
+            raise RuntimeError("no outcome of the batch could be recorded")
+        for r in refused:
+            log.error("execution %s: its outcome was refused; recording a failure instead", r.execution_id)
+            stub = replace(r, outcome="failure", summary="Run ended, but its outcome could not be stored.", messages=())
+            recorded += await self.runs.finish([stub], now)
+        return recorded
+
     async def heartbeat_once(self, now: int) -> set[str]:
         """Renew leases; stop runs that are no longer ours (cancelled elsewhere or reaped)."""
         # Runs that finished but whose outcome is not written yet keep their lease too: under load the
         # completer may lag, and a lapsed lease would let the reaper turn a success into "worker lost".
-        # Not while this worker records outcomes: both lock the same execution rows (finished runs keep
-        # their lease until recorded), and on PostgreSQL two transactions locking them in different
-        # orders can deadlock (a 1 s stall, then one of them is aborted and retried).
-        async with self._writing:
-            leases = sorted((e, r.job.attempt) for e, r in self.running.items())
-            lost = await self.runs.heartbeat(leases, now, self.settings.lease_ms)
+        # Runs being recorded right now are left out: that transaction holds their rows, and on
+        # PostgreSQL locking the same rows in another order could deadlock; disjoint sets cannot.
+        leases = sorted((e, r.job.attempt) for e, r in self.running.items() if e not in self._recording)
+        lost = await self.runs.heartbeat(leases, now, self.settings.lease_ms)
         self.cancel_local(lost)
         return lost
 

@@ -15,7 +15,7 @@ lost its lease can never overwrite what the reaper or a cancel wrote.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from agentcron import ids
@@ -131,6 +131,16 @@ class Finished:
     messages: Sequence[tuple[str, str]] = ()
     account_id: str = ""
     conversation_id: str | None = None
+
+
+def _without_nul(r: Finished) -> Finished:
+    if "\x00" not in r.summary and not any("\x00" in text for _, text in r.messages):
+        return r
+    return replace(
+        r,
+        summary=r.summary.replace("\x00", ""),
+        messages=[(kind, text.replace("\x00", "")) for kind, text in r.messages],
+    )
 
 
 class RunStore:
@@ -252,7 +262,9 @@ class RunStore:
         At most one execution per task runs at a time unless the task's overlapPolicy is ``allow``.
         A conversation is created for each claimed execution in the same transaction.
         """
-        lock = " FOR UPDATE OF t SKIP LOCKED" if self.pg else ""
+        # Both rows, skipping either if held: a claim must never wait on an execution row while holding
+        # its task (cancel, reap and finish lock executions first, then the task: that waits would deadlock).
+        lock = " FOR UPDATE OF e, t SKIP LOCKED" if self.pg else ""
         async with self.db.tx(write=True) as tx:
             rows = await tx.fetch(
                 "SELECT e.id, e.task_id, t.overlap_policy FROM task_executions e JOIN tasks t ON t.id = e.task_id "
@@ -401,6 +413,9 @@ class RunStore:
         ``(id, attempt)`` is no longer running is dropped. Returns the ids actually recorded."""
         if not results:
             return []
+        # Text from a model or a tool may hold NUL, which PostgreSQL text cannot store: one such summary
+        # or message would make the whole batch unwritable.
+        results = [_without_nul(r) for r in results]
         recorded: list[Finished] = []
         async with self.db.tx(write=True) as tx:
             by_id = {r.execution_id: r for r in results}
@@ -464,7 +479,8 @@ class RunStore:
             # the UPDATE below then takes its snapshot after any concurrent settle of the same task has
             # committed: otherwise two workers finishing overlapping runs (overlapPolicy allow) could
             # each see the other's run as still running and leave the task "running" for good. The
-            # fixed order also rules out deadlocks between concurrent settles.
+            # fixed order rules out deadlocks between concurrent settles; every writer here locks
+            # executions before their task (claims and the scheduler skip rows held by others).
             await tx.execute(
                 "SELECT 1 FROM tasks WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE",
                 sorted({t for t, _ in outcomes}),
@@ -529,10 +545,20 @@ class RunStore:
         now: int,
         execution_id: str | None = None,
         summary: str = "Task execution canceled",
+        skip_locked: bool = False,
     ) -> list[str]:
         """Cancel the task's queued and running executions (or just ``execution_id``). Returns the ids
-        cancelled; workers running them notice on their next heartbeat (or at once, in process)."""
+        cancelled; workers running them notice on their next heartbeat (or at once, in process).
+
+        ``skip_locked`` (PostgreSQL): leave alone executions another transaction holds, i.e. runs whose
+        outcome is being recorded right now. The scheduler uses it while it holds the task row: waiting
+        there on a finishing run, whose settle waits on that task row, would deadlock."""
         extra = " AND id = $4" if execution_id else ""
+        if skip_locked and self.pg:
+            extra += (
+                " AND id IN (SELECT id FROM task_executions WHERE task_id = $1 "
+                "AND state IN ('queued', 'running') FOR UPDATE SKIP LOCKED)"
+            )
         args: list[Any] = [task_id, now, summary] + ([execution_id] if execution_id else [])
         rows = await tx.fetch(
             "UPDATE task_executions SET state = 'done', status = 'canceled', outcome = 'failure', "
