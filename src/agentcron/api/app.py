@@ -8,6 +8,7 @@ from typing import Any
 from litestar import Litestar, MediaType, Request, Response, get
 from litestar.exceptions import HTTPException
 from litestar.handlers import HTTPRouteHandler
+from litestar.response.base import ASGIResponse
 
 from agentcron import __version__
 from agentcron.api.context import AppContext
@@ -16,7 +17,7 @@ from agentcron.api.resources import resource_routes
 from agentcron.api.runs import run_routes
 from agentcron.api.subscribe import subscribe
 from agentcron.api.tasks import task_routes
-from agentcron.api.wire import handle_api_error, handle_http_exception, handle_unexpected, json_response
+from agentcron.api.wire import handle_api_error, handle_http_exception, handle_unexpected, json_asgi, json_response
 from agentcron.errors import ApiError
 
 _LANDING = """<!doctype html><html><head><meta charset="utf-8"><title>agentcron</title></head>
@@ -40,9 +41,10 @@ async def landing(request: Request[Any, Any, Any]) -> str:
 
 
 @get("/healthz", include_in_schema=False)
-async def healthz() -> Response[bytes]:
-    """Liveness, without touching the database (also the bare baseline of bench/api.py)."""
-    return json_response({"ok": True, "version": __version__})
+async def healthz() -> ASGIResponse:
+    """Liveness, without touching the database (also the bare baseline of bench/api.py, so it answers
+    through the same response path as ``task/{id}/fetch``)."""
+    return json_asgi({"ok": True, "version": __version__})
 
 
 @get("/api/v1/openapi.json", include_in_schema=False)
