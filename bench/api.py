@@ -21,7 +21,6 @@ import json
 import os
 import random
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -32,6 +31,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from _common import free_port, pg_admin, pin
 
 from agentcron import ids
 from agentcron.store import schema
@@ -223,18 +224,8 @@ async def create_secret(url: str) -> tuple[str, str]:
 # -- server and load generator --------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _pin(core: int) -> list[str]:
-    return ["taskset", "-c", str(core)] if shutil.which("taskset") and (os.cpu_count() or 1) > core else []
-
-
 def start_server(url: str, port: int, log_path: Path) -> subprocess.Popen[bytes]:
-    cmd = [*_pin(0), sys.executable, "-m", "agentcron", "serve", "--role", "api"]
+    cmd = [*pin(0), sys.executable, "-m", "agentcron", "serve", "--role", "api"]
     cmd += ["--database-url", url, "--port", str(port)]
     with open(log_path, "wb") as log:  # the child keeps its own copy of the descriptor
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
@@ -328,7 +319,7 @@ class Generator:
         if self.lua is not None:
             secs = max(1, round(duration))
             cmd = [
-                *_pin(1),
+                *pin(1),
                 "wrk",
                 "-t1",
                 f"-c{self.connections}",
@@ -345,7 +336,7 @@ class Generator:
                 ids_file.write_text("\n".join(fetch_ids) + "\n")
                 env["BENCH_IDS"] = str(ids_file)
         else:
-            cmd = [*_pin(1), sys.executable, str(HERE / "_loadgen.py"), "--url", base, "-H", auth]
+            cmd = [*pin(1), sys.executable, str(HERE / "_loadgen.py"), "--url", base, "-H", auth]
             cmd += ["--connections", str(self.connections), "--duration", str(duration)]
             if fetch_ids is not None:
                 ids_file = self.workdir / "paths.txt"
@@ -389,15 +380,15 @@ class BackendRun:
 def bench_backend(backend: str, args: argparse.Namespace, workdir: Path) -> BackendRun:
     db_dir = workdir / backend
     db_dir.mkdir()
-    pg_admin: str | None = None
+    admin_url: str | None = None
     dbname = ""
     if backend == "sqlite":
         url = f"sqlite:///{db_dir / 'bench.db'}"
     else:
-        pg_admin = args.pg_url
+        admin_url = args.pg_url
         dbname = f"agentcron_bench_{os.getpid()}"
-        asyncio.run(_pg_admin(pg_admin, f"CREATE DATABASE {dbname}"))
-        url = pg_admin.rsplit("/", 1)[0] + "/" + dbname
+        asyncio.run(pg_admin(admin_url, f"CREATE DATABASE {dbname}"))
+        url = admin_url.rsplit("/", 1)[0] + "/" + dbname
     proc = None
     try:
         asyncio.run(migrate(url))
@@ -412,7 +403,7 @@ def bench_backend(backend: str, args: argparse.Namespace, workdir: Path) -> Back
             f" + {loaded.post_seconds:.1f} s {'checkpoint' if backend == 'sqlite' else 'VACUUM ANALYZE'}",
             flush=True,
         )
-        port = _free_port()
+        port = free_port()
         proc = start_server(url, port, db_dir / "server.log")
         check_responses(port, secret, loaded)
         gen = Generator.pick(db_dir, args.connections, args.python_loadgen)
@@ -427,8 +418,8 @@ def bench_backend(backend: str, args: argparse.Namespace, workdir: Path) -> Back
             for ep in ENDPOINTS:
                 path, fetch_ids = plan[ep]
                 gen.run(port, secret, path, fetch_ids, args.warmup)  # warm-up, discarded
-                if pg_admin is not None and args.pg_core != "none":
-                    run.pg_pinned = asyncio.run(_pin_backends(pg_admin, dbname, int(args.pg_core)))
+                if admin_url is not None and args.pg_core != "none":
+                    run.pg_pinned = asyncio.run(_pin_backends(admin_url, dbname, int(args.pg_core)))
                     run.pg_core = args.pg_core
                 r = gen.run(port, secret, path, fetch_ids, args.duration)
                 if r.errors:
@@ -443,9 +434,9 @@ def bench_backend(backend: str, args: argparse.Namespace, workdir: Path) -> Back
     finally:
         if proc is not None:
             stop_server(proc)
-        if pg_admin is not None and not args.keep:
-            asyncio.run(_pg_admin(pg_admin, f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)"))
-        elif pg_admin is not None:
+        if admin_url is not None and not args.keep:
+            asyncio.run(pg_admin(admin_url, f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)"))
+        elif admin_url is not None:
             print(f"[{backend}] kept database {dbname}")
 
 
@@ -469,16 +460,6 @@ async def _pin_backends(admin_url: str, dbname: str, core: int) -> int:
         except OSError:
             pass  # not permitted (another user) or the backend just exited
     return moved
-
-
-async def _pg_admin(url: str, sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 def report(run: BackendRun) -> tuple[str, bool]:

@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+from _common import free_port, pg_admin, pin
 
 from agentcron.clock import SystemClock
 from agentcron.events import EventBus
@@ -86,16 +87,6 @@ def _cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def _pin(core: int) -> list[str]:
-    return ["taskset", "-c", str(core)] if shutil.which("taskset") and (os.cpu_count() or 1) > core else []
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
 class Proc:
     proc: subprocess.Popen[bytes]
@@ -118,9 +109,9 @@ class Proc:
 
 
 def spawn(url: str, role: str, core: int, workdir: Path, http: bool = True) -> Proc:
-    port = _free_port()
+    port = free_port()
     log = workdir / f"server-{role.replace(',', '+')}-{port}.log"
-    cmd = [*_pin(core), sys.executable, "-m", "agentcron", "serve", "--role", role]
+    cmd = [*pin(core), sys.executable, "-m", "agentcron", "serve", "--role", role]
     cmd += ["--database-url", url, "--port", str(port)]
     with open(log, "wb") as f:
         proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=ROOT)
@@ -509,23 +500,13 @@ def database(backend: str, pg_url: str, workdir: Path) -> Iterator[str]:
         yield url
         return
     name = f"agentcron_bench_events_{secrets.token_hex(4)}"
-    asyncio.run(_pg_admin(pg_url, f'CREATE DATABASE "{name}"'))
+    asyncio.run(pg_admin(pg_url, f'CREATE DATABASE "{name}"'))
     url = pg_url.rsplit("/", 1)[0] + "/" + name
     try:
         asyncio.run(migrate(url))
         yield url
     finally:
-        asyncio.run(_pg_admin(pg_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-async def _pg_admin(url: str, sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
+        asyncio.run(pg_admin(pg_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 # -- report ---------------------------------------------------------------------------------------------

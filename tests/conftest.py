@@ -142,6 +142,22 @@ def new_account(db_url: str, name: str = "acct") -> str:
     return asyncio.run(run())
 
 
+def account_of_task(db_url: str, task_id: str) -> str:
+    """The account id owning ``task_id``, read straight from the database."""
+
+    async def run() -> str:
+        s = await open_store(db_url, run_migrations=False)
+        try:
+            async with s.db.tx() as tx:
+                row = await tx.fetchrow("SELECT account_id FROM tasks WHERE id = $1", task_id)
+            assert row is not None
+            return str(row["account_id"])
+        finally:
+            await s.close()
+
+    return asyncio.run(run())
+
+
 @dataclass
 class Server:
     url: str

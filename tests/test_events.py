@@ -25,7 +25,7 @@ import pytest
 from agentcron.clock import SystemClock
 from agentcron.events import HISTORY_MAX, EventBus
 from agentcron.store.base import open_store
-from tests.conftest import Server, free_port, new_account
+from tests.conftest import Server, account_of_task, free_port, new_account
 
 API = "/api/v1"
 JSONL_HEADERS = {"accept": "application/jsonl"}
@@ -301,7 +301,7 @@ def test_replay_is_bounded_to_the_most_recent_1000(deployment: Deployment) -> No
     n = 1234
     with srv.client(secret) as c:
         task = _make(c, "task", name="Chatty")
-        account_id = asyncio.run(_account_of(srv.db_url, task))
+        account_id = account_of_task(srv.db_url, task)
         _publish(srv.db_url, account_id, task, n)
         kept = asyncio.run(_seqs(srv.db_url, task))
         assert kept == list(range(kept[0], n + 1)), "persisted seqs are contiguous up to the last"
@@ -313,17 +313,6 @@ def test_replay_is_bounded_to_the_most_recent_1000(deployment: Deployment) -> No
             assert [e["data"]["id"] for e in events] == [f"e{i}" for i in range(n - 999, n + 1)]
             with pytest.raises(httpx.ReadTimeout):  # nothing beyond the 1000
                 lines.next()
-
-
-async def _account_of(db_url: str, task_id: str) -> str:
-    store = await open_store(db_url, run_migrations=False)
-    try:
-        async with store.db.tx() as tx:
-            row = await tx.fetchrow("SELECT account_id FROM tasks WHERE id = $1", task_id)
-        assert row is not None
-        return str(row["account_id"])
-    finally:
-        await store.close()
 
 
 def test_idle_stream_sends_ping_lines(sqlite_url: str) -> None:

@@ -17,7 +17,7 @@ import pytest
 from agentcron import ids
 from agentcron.store.base import open_store
 from agentcron.store.resources import EXECUTION
-from tests.conftest import Server
+from tests.conftest import Server, account_of_task
 from tests.test_api_tasks import API, assert_error, now_ms
 
 MARK_A = "ALPHA-PRIVATE-7f3e"
@@ -78,20 +78,6 @@ def _insert_execution(db_url: str, account_id_of_task: str, task_id: str) -> str
     return asyncio.run(run())
 
 
-def _account_of_task(db_url: str, task_id: str) -> str:
-    async def run() -> str:
-        s = await open_store(db_url, run_migrations=False)
-        try:
-            async with s.db.tx() as tx:
-                row = await tx.fetchrow("SELECT account_id FROM tasks WHERE id = $1", task_id)
-            assert row is not None
-            return str(row["account_id"])
-        finally:
-            await s.close()
-
-    return asyncio.run(run())
-
-
 def _execution_row(db_url: str, exec_id: str) -> dict[str, Any] | None:
     async def run() -> dict[str, Any] | None:
         s = await open_store(db_url, run_migrations=False)
@@ -132,7 +118,7 @@ def pair(server: Server) -> Iterator[tuple[Tenant, Tenant, Server]]:
             )
         # alpha has more rows than beta, so counts would show a leak
         a.tasks += [a.make("task", name=f"{MARK_A}-{i}", meta={"team": "shared"}) for i in range(3)]
-        a.execution = _insert_execution(server.db_url, _account_of_task(server.db_url, a.task), a.task)
+        a.execution = _insert_execution(server.db_url, account_of_task(server.db_url, a.task), a.task)
         yield a, b, server
 
 

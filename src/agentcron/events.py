@@ -50,11 +50,15 @@ class Event:
     encoded: bytes | None = field(default=None, repr=False)
 
     def line(self) -> bytes:
-        """The JSONL line a subscriber receives: ``{"type","createdAt","data"}`` plus newline. Encoded once
-        per event, however many subscribers it reaches."""
+        """The event's `line_of`, encoded once however many subscribers it reaches."""
         if self.encoded is None:
-            self.encoded = _encoder.encode({"type": self.type, "createdAt": self.created_at, "data": self.data}) + b"\n"
+            self.encoded = line_of(self.type, self.created_at, self.data)
         return self.encoded
+
+
+def line_of(type_: str, created_at: int, data: Any) -> bytes:
+    """The JSONL line a subscriber receives: ``{"type","createdAt","data"}`` plus newline."""
+    return _encoder.encode({"type": type_, "createdAt": created_at, "data": data}) + b"\n"
 
 
 class Subscription:
@@ -101,10 +105,13 @@ class Subscription:
     async def take(self) -> list[Event]:
         """Wait until there is something for the stream, then return every queued event (oldest first)
         and clear the backlog. Returns an empty list when only ``ping_due`` or ``dropped`` woke it."""
+        loop = asyncio.get_running_loop()
         while not self.backlog and not self.dropped and not self.ping_due:
-            self._waiter = asyncio.get_running_loop().create_future()
+            self._waiter = loop.create_future()
             await self._waiter
         batch, self.backlog = self.backlog, []
+        if batch:
+            self.last_active = loop.time()
         return batch
 
 
@@ -128,9 +135,8 @@ class EventBus:
         self._notified: asyncio.Queue[tuple[str, int]] = asyncio.Queue()
         self._consumer: asyncio.Task[None] | None = None
         self._pinger: asyncio.Task[None] | None = None
-        #: task -> events held for the coalescing window (see `_deliver`)
-        self._held: dict[str, list[Event]] = {}
-        self._release_at: dict[str, asyncio.TimerHandle] = {}
+        #: task -> (events held for the coalescing window, the timer that releases them); see `_deliver`
+        self._held: dict[str, tuple[list[Event], asyncio.TimerHandle]] = {}
 
     # -- publishing -----------------------------------------------------------------------------------
 
@@ -171,14 +177,14 @@ class EventBus:
         coalescing window together with whatever else the task emits meanwhile (order kept)."""
         held = self._held.get(event.task_id)
         if held is not None:  # behind events already held, whatever the audience is now
-            held.append(event)
+            held[0].append(event)
             return
         delay = self._window(event.task_id)
         if not delay:
             self._fan_out(event.task_id, [event])
             return
-        self._held[event.task_id] = [event]
-        self._release_at[event.task_id] = asyncio.get_running_loop().call_later(delay, self._release, event.task_id)
+        timer = asyncio.get_running_loop().call_later(delay, self._release, event.task_id)
+        self._held[event.task_id] = ([event], timer)
 
     def _window(self, task_id: str) -> float:
         """Seconds to hold the task's events for coalescing: 0 for an audience below COALESCE_MIN_STREAMS."""
@@ -186,8 +192,10 @@ class EventBus:
         return min(COALESCE_MAX_S, streams * COALESCE_PER_STREAM_S) if streams >= COALESCE_MIN_STREAMS else 0.0
 
     def _release(self, task_id: str) -> None:
-        self._release_at.pop(task_id, None)
-        self._fan_out(task_id, self._held.pop(task_id, []))
+        held = self._held.pop(task_id, None)
+        if held is not None:
+            held[1].cancel()  # no-op when the timer is what called us
+            self._fan_out(task_id, held[0])
 
     def _fan_out(self, task_id: str, events: list[Event]) -> None:
         for sub in list(self.subscribers.get(task_id, ())):
@@ -289,8 +297,7 @@ class EventBus:
                 log.exception("delivering %d events failed", len(batch))
 
     async def close(self) -> None:
-        for task_id in list(self._release_at):  # what is held goes out now, not after the bus is gone
-            self._release_at.pop(task_id).cancel()
+        for task_id in list(self._held):  # what is held goes out now, not after the bus is gone
             self._release(task_id)
         for task in (self._consumer, self._pinger):
             if task is not None:

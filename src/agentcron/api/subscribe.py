@@ -7,7 +7,6 @@ SDK's reader throws on them). The task of another account answers 401, as the ma
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,15 +17,11 @@ from litestar.response import Stream
 from agentcron.api.auth import account_of
 from agentcron.api.context import ctx_of
 from agentcron.api.schemas import SubscribeBody
-from agentcron.api.wire import JSONL, encode, read_body
+from agentcron.api.wire import JSONL, read_body
 from agentcron.errors import ApiError, not_found
-from agentcron.events import EventBus
+from agentcron.events import EventBus, line_of
 
 TOO_SLOW = {"code": "SUBSCRIBER_TOO_SLOW", "message": "Stream closed: it fell behind"}
-
-
-def _line(type_: str, created_at: int, data: Any) -> bytes:
-    return encode({"type": type_, "createdAt": created_at, "data": data}) + b"\n"
 
 
 @post("/api/v1/task/{task_id:str}/subscribe", operation_id="taskSubscribe", status_code=200)
@@ -55,22 +50,20 @@ async def subscribe(request: Request[Any, Any, Any], task_id: FromPath[str]) -> 
             if history:  # one write for the whole replay, not one per event
                 last = history[-1].seq
                 yield b"".join(past.line() for past in history)
-            loop = asyncio.get_running_loop()
             while True:
                 batch = await sub.take()
                 # Everything queued since the last write goes out in one write.
                 out = [event.line() for event in batch if event.seq > last]
                 if out:
                     last = max(last, batch[-1].seq)
-                    sub.last_active = loop.time()
                 if sub.dropped:
-                    out.append(_line("error", clock.now_ms(), TOO_SLOW))
+                    out.append(line_of("error", clock.now_ms(), TOO_SLOW))
                     yield b"".join(out)
                     return
                 if sub.ping_due:
                     sub.ping_due = False
                     if not out:
-                        out.append(_line("ping", clock.now_ms(), {}))
+                        out.append(line_of("ping", clock.now_ms(), {}))
                 if out:
                     yield b"".join(out)
         finally:

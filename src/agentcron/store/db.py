@@ -235,17 +235,21 @@ class _ReadLanes:
                 return conn
             # None: a slot was freed (a lane discarded, a connect failed) or the lanes closed: look again
 
+    def _hand(self, handed: Any) -> bool:
+        """Resolve the first live waiter with ``handed`` (a lane, or None); False when nobody waits."""
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(handed)
+                return True
+        return False
+
     def _give(self, conn: Any) -> None:
         if self.closed:
             self.opened -= 1
             conn.terminate()
-            return
-        while self.waiters:
-            waiter = self.waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(conn)
-                return
-        self.free.append(conn)
+        elif not self._hand(conn):
+            self.free.append(conn)
 
     def _discard(self, conn: Any) -> None:
         self.opened -= 1
@@ -254,11 +258,7 @@ class _ReadLanes:
 
     def _pass_slot(self) -> None:
         """Wake the first live waiter to open a lane in the slot just freed."""
-        while self.waiters:
-            waiter = self.waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
+        self._hand(None)
 
     async def close(self) -> None:
         """Close the free lanes and fail every waiting and later read; lanes in use close as their
@@ -266,10 +266,8 @@ class _ReadLanes:
         self.closed = True
         free, self.free = self.free, []
         self.opened -= len(free)
-        while self.waiters:
-            waiter = self.waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)  # it looks again and sees `closed`
+        while self._hand(None):  # each looks again and sees `closed`
+            pass
         await asyncio.gather(*(conn.close(timeout=5) for conn in free), return_exceptions=True)
 
 
