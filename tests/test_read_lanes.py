@@ -1,10 +1,11 @@
-"""PostgreSQL read lanes (`PostgresDatabase.read_row`): bounded connections, FIFO hand-off, and no lane
+"""PostgreSQL read lanes (`PostgresDatabase.read_rows`): bounded connections, FIFO hand-off, and no lane
 reused after a cancelled statement or a lost connection. Real PostgreSQL, real backends terminated."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 import asyncpg
 import pytest
@@ -23,6 +24,11 @@ async def pgdb(pg_url: str) -> AsyncIterator[PostgresDatabase]:
         await db.close()
 
 
+async def read_row(db: PostgresDatabase, sql: str, *args: Any) -> Sequence[Any] | None:
+    rows = await db.read_rows(sql, args)
+    return rows[0] if rows else None
+
+
 async def _backends(db: PostgresDatabase) -> int:
     async with db.tx() as tx:
         row = await tx.fetchrow("SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = current_database()")
@@ -32,43 +38,43 @@ async def _backends(db: PostgresDatabase) -> int:
 
 async def test_many_concurrent_reads_share_a_bounded_set_of_lanes(pgdb: PostgresDatabase) -> None:
     assert pgdb.lanes is not None and pgdb.lanes.size == 2
-    rows = await asyncio.gather(*(pgdb.read_row("SELECT $1::int AS n, pg_sleep(0.01)", i) for i in range(40)))
+    rows = await asyncio.gather(*(read_row(pgdb, "SELECT $1::int AS n, pg_sleep(0.01)", i) for i in range(40)))
     assert [r[0] for r in rows if r is not None] == list(range(40))
     assert pgdb.lanes.opened == 2 and len(pgdb.lanes.free) == 2 and not pgdb.lanes.waiters
 
 
 async def test_a_refused_statement_keeps_its_lane(pgdb: PostgresDatabase) -> None:
     assert pgdb.lanes is not None
-    await pgdb.read_row("SELECT 1")
+    await read_row(pgdb, "SELECT 1")
     with pytest.raises(asyncpg.PostgresError):
-        await pgdb.read_row("SELECT 1 / $1::int", 0)
+        await read_row(pgdb, "SELECT 1 / $1::int", 0)
     assert pgdb.lanes.opened == 1
-    assert await pgdb.read_row("SELECT 2") == (2,)
+    assert await read_row(pgdb, "SELECT 2") == (2,)
 
 
 async def test_a_cancelled_read_never_hands_out_its_busy_connection(pgdb: PostgresDatabase) -> None:
     assert pgdb.lanes is not None
-    slow = asyncio.ensure_future(pgdb.read_row("SELECT pg_sleep(5)"))
+    slow = asyncio.ensure_future(read_row(pgdb, "SELECT pg_sleep(5)"))
     await asyncio.sleep(0.2)
     slow.cancel()
     with pytest.raises(asyncio.CancelledError):
         await slow
     assert pgdb.lanes.opened == 0  # discarded, not returned mid-statement
-    rows = await asyncio.gather(*(pgdb.read_row("SELECT $1::int", i) for i in range(5)))
+    rows = await asyncio.gather(*(read_row(pgdb, "SELECT $1::int", i) for i in range(5)))
     assert rows == [(i,) for i in range(5)]
 
 
 async def test_a_lane_whose_backend_died_is_replaced(pgdb: PostgresDatabase) -> None:
     assert pgdb.lanes is not None
-    pid = (await pgdb.read_row("SELECT pg_backend_pid()") or (0,))[0]
+    pid = (await read_row(pgdb, "SELECT pg_backend_pid()") or (0,))[0]
     async with pgdb.tx() as tx:
         await tx.execute("SELECT pg_terminate_backend($1)", pid)
     # The read on the dead connection fails (how depends on when asyncpg notices: a FATAL message, a
     # closed socket or a protocol state error); the lane is then discarded, never handed out again.
     with pytest.raises(Exception):  # noqa: B017
-        await pgdb.read_row("SELECT 1")
-    assert await pgdb.read_row("SELECT 3") == (3,)
-    assert (await pgdb.read_row("SELECT pg_backend_pid()") or (0,))[0] != pid
+        await read_row(pgdb, "SELECT 1")
+    assert await read_row(pgdb, "SELECT 3") == (3,)
+    assert (await read_row(pgdb, "SELECT pg_backend_pid()") or (0,))[0] != pid
 
 
 async def test_waiters_get_lanes_in_arrival_order_and_close_releases_everything(pg_url: str) -> None:
@@ -77,7 +83,7 @@ async def test_waiters_get_lanes_in_arrival_order_and_close_releases_everything(
     order: list[int] = []
 
     async def read(i: int) -> None:
-        await db.read_row("SELECT pg_sleep(0.02)")
+        await read_row(db, "SELECT pg_sleep(0.02)")
         order.append(i)
 
     tasks = [asyncio.ensure_future(read(i)) for i in range(5)]
@@ -107,9 +113,9 @@ async def test_a_failed_connect_passes_its_slot_on(pg_url: str, monkeypatch: pyt
         raise OSError("connection refused")
 
     monkeypatch.setattr(asyncpg, "connect", refused)
-    first = asyncio.ensure_future(lanes.fetchrow("SELECT 1", ()))
+    first = asyncio.ensure_future(lanes.fetch("SELECT 1", ()))
     await asyncio.sleep(0)
-    second = asyncio.ensure_future(lanes.fetchrow("SELECT 1", ()))
+    second = asyncio.ensure_future(lanes.fetch("SELECT 1", ()))
     async with asyncio.timeout(5):
         results = await asyncio.gather(first, second, return_exceptions=True)
     assert all(isinstance(r, OSError) for r in results), results
@@ -119,9 +125,9 @@ async def test_a_failed_connect_passes_its_slot_on(pg_url: str, monkeypatch: pyt
 async def test_close_fails_waiting_and_later_reads(pg_url: str) -> None:
     db = await PostgresDatabase.connect(pg_url, min_size=1, max_size=1)
     assert db.lanes is not None
-    busy = asyncio.ensure_future(db.read_row("SELECT pg_sleep(0.2), 7"))
+    busy = asyncio.ensure_future(read_row(db, "SELECT pg_sleep(0.2), 7"))
     await asyncio.sleep(0.05)
-    waiting = asyncio.ensure_future(db.read_row("SELECT 1"))
+    waiting = asyncio.ensure_future(read_row(db, "SELECT 1"))
     await asyncio.sleep(0.01)
     await db.close()
     async with asyncio.timeout(5):
@@ -130,7 +136,7 @@ async def test_close_fails_waiting_and_later_reads(pg_url: str) -> None:
         row = await busy  # a statement under way finishes; its lane is closed behind it
     assert row is not None and row[1] == 7
     with pytest.raises(asyncpg.InterfaceError):
-        await db.read_row("SELECT 2")
+        await read_row(db, "SELECT 2")
     assert db.lanes.opened == 0 and not db.lanes.free
 
 
@@ -140,10 +146,10 @@ async def test_a_reader_cancelled_as_a_slot_reaches_it_passes_the_slot_on(pgdb: 
     lanes = pgdb.lanes
     assert lanes is not None
     lanes.size = 1
-    slow = asyncio.ensure_future(pgdb.read_row("SELECT pg_sleep(5)"))
+    slow = asyncio.ensure_future(read_row(pgdb, "SELECT pg_sleep(5)"))
     await asyncio.sleep(0.1)
-    first = asyncio.ensure_future(pgdb.read_row("SELECT 41"))
-    second = asyncio.ensure_future(pgdb.read_row("SELECT 42"))
+    first = asyncio.ensure_future(read_row(pgdb, "SELECT 41"))
+    second = asyncio.ensure_future(read_row(pgdb, "SELECT 42"))
     await asyncio.sleep(0.05)
     assert len(lanes.waiters) == 2
     slow.cancel()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from typing import Any
 
@@ -154,6 +155,23 @@ async def test_deleted_at_hides_tasks(store: Store) -> None:
     assert not await store.exists(TASK, a, hidden)
     assert await store.get(TASK, a, hidden) is None
     assert not await store.update(TASK, a, hidden, {"name": "x"})
+
+
+async def test_concurrent_gets_answer_each_caller_as_a_lone_get_would(store: Store) -> None:
+    """On PostgreSQL these reads share statements (store/coalesce.py): each caller still gets its own
+    account's row, and another account's, a hidden or a missing id still reads as absent."""
+    a, b = await account(store, "a"), await account(store, "b")
+    mine = [await add_task(store, a, name=f"a{i}") for i in range(5)]
+    theirs = await add_task(store, b, name="b")
+    hidden = await add_task(store, a, deleted_at=T0)
+    missing = ids.new_id(T0)
+    asks = [(a, t) for t in mine] + [(a, mine[0]), (b, mine[1]), (b, theirs), (a, theirs), (a, hidden), (a, missing)]
+    asks += [(a, "\x00"), (a, "")]
+    got = await asyncio.gather(*(store.get(TASK, acct, tid) for acct, tid in asks))
+    names = [None if g is None else g["name"] for g in got]
+    assert names == ["a0", "a1", "a2", "a3", "a4", "a0", None, "b", None, None, None, None, None]
+    for (_, tid), g in zip(asks, got, strict=True):
+        assert g is None or (g["id"] == tid and set(g) == {f.wire for f in TASK.fields})
 
 
 # -- keyset pagination ------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentcron import ids
+from agentcron.store.coalesce import KeyedReads
 from agentcron.store.db import Database, PostgresDatabase, Row, SQLiteDatabase, Tx
 from agentcron.store.migrate import migrate, sqlite_path
 from agentcron.store.resources import Resource
@@ -40,6 +41,8 @@ class Store:
         self.db = db
         self.dialect = db.dialect
         self._auth_cache: dict[str, str] = {}
+        #: `get` reads, coalesced per resource (see store/coalesce.py)
+        self._keyed: dict[str, KeyedReads] = {}
 
     async def close(self) -> None:
         await self.db.close()
@@ -113,10 +116,14 @@ class Store:
             return await tx2.fetchrow(sql, id_, account_id)
 
     async def get(self, res: Resource, account_id: str, id_: str) -> dict[str, Any] | None:
+        """The row as wire fields, or None when no visible row of this account has the id."""
         if "\x00" in id_:
             return None
-        sql = f"SELECT {res.columns_sql} FROM {res.table} WHERE id = $1 AND account_id = $2{res.visible}"
-        row = await self.db.read_row(sql, id_, account_id)
+        keyed = self._keyed.get(res.name)
+        if keyed is None:
+            keyed = KeyedReads(self.db.read_rows, self.dialect, res.table, res.columns_sql, res.visible)
+            self._keyed[res.name] = keyed
+        row = await keyed.get(id_, account_id)
         return None if row is None else res.values_to_wire(row)
 
     async def exists(self, res: Resource, account_id: str, id_: str, tx: Tx | None = None) -> bool:

@@ -43,8 +43,8 @@ class Database(Protocol):
         """``async with db.tx(write) as tx``: a `Tx`; commits on success, rolls back on error."""
         ...
 
-    async def read_row(self, sql: str, *args: Any) -> Sequence[Any] | None:
-        """One row of a single-statement read, as a sequence in column order (no dict: the hot path)."""
+    async def read_rows(self, sql: str, args: tuple[Any, ...]) -> list[Sequence[Any]]:
+        """Every row of a single-statement read, as sequences in column order."""
         ...
 
     async def close(self) -> None: ...
@@ -101,10 +101,10 @@ class SQLiteDatabase:
         self._lock = asyncio.Lock()
         self._tx = _SQLiteTx(self.conn)
 
-    async def read_row(self, sql: str, *args: Any) -> Sequence[Any] | None:
+    async def read_rows(self, sql: str, args: tuple[Any, ...]) -> list[Sequence[Any]]:
         async with self._lock:
-            row: Sequence[Any] | None = self.conn.execute(_to_sqlite(sql), args).fetchone()
-            return row
+            rows: list[Sequence[Any]] = self.conn.execute(_to_sqlite(sql), args).fetchall()
+            return rows
 
     @asynccontextmanager
     async def tx(self, write: bool = False) -> AsyncIterator[Tx]:
@@ -158,7 +158,7 @@ _FATAL_SQLSTATE_CLASSES = frozenset({"08", "57", "53", "58", "XX"})
 
 
 class _ReadLanes:
-    """A few connections kept apart for single-statement reads (`PostgresDatabase.read_row`).
+    """A few connections kept apart for single-statement reads (`PostgresDatabase.read_rows`).
 
     asyncpg's Pool spends as long acquiring and releasing a connection as the primary-key read itself
     (a Task per release for ``asyncio.shield``, a timeout and a Queue per acquire): 45% of
@@ -178,12 +178,12 @@ class _ReadLanes:
         #: futures resolved with a lane, or with None: "a slot is free, open a lane (or see closed)"
         self.waiters: collections.deque[asyncio.Future[Any]] = collections.deque()
 
-    async def fetchrow(self, sql: str, args: tuple[Any, ...]) -> Sequence[Any] | None:
+    async def fetch(self, sql: str, args: tuple[Any, ...]) -> list[Sequence[Any]]:
         import asyncpg
 
         conn = await self._take()
         try:
-            row: Sequence[Any] | None = await conn.fetchrow(sql, *args)
+            rows: list[Sequence[Any]] = await conn.fetch(sql, *args)
         except asyncpg.PostgresError as e:
             # The server refused the statement (bad data, ...): the connection is fine. Connection,
             # shutdown, resource and internal errors (SQLSTATE classes 08, 57, 53, 58, XX) are not.
@@ -196,7 +196,7 @@ class _ReadLanes:
             self._discard(conn)
             raise
         self._give(conn)
-        return row
+        return rows
 
     async def _take(self) -> Any:
         import asyncpg
@@ -287,11 +287,12 @@ class PostgresDatabase:
         # (bench/api.py, 32 connections: 3 lanes 0.43x, 5 0.48x, 10 0.52x of the bare endpoint).
         return cls(pool, url, read_lanes=max_size)
 
-    async def read_row(self, sql: str, *args: Any) -> Sequence[Any] | None:
+    async def read_rows(self, sql: str, args: tuple[Any, ...]) -> list[Sequence[Any]]:
+        """The rows of a single-statement read, as sequences in column order (a read lane when enabled)."""
         if self.lanes is None:
-            row: Sequence[Any] | None = await self.pool.fetchrow(sql, *args)
-            return row
-        return await self.lanes.fetchrow(sql, args)
+            rows: list[Sequence[Any]] = await self.pool.fetch(sql, *args)
+            return rows
+        return await self.lanes.fetch(sql, args)
 
     @asynccontextmanager
     async def tx(self, write: bool = False) -> AsyncIterator[Tx]:

@@ -1,0 +1,87 @@
+"""Primary-key reads that arrive in the same event-loop turn, answered by one statement.
+
+Under concurrent load many ``{id}/fetch`` requests are in flight at once. On PostgreSQL each single-row
+read pays a full round trip whose protocol work (client and server side) costs far more than the index
+lookup; on SQLite each one walks two B-trees through CPU caches that the request handling in between has
+cooled. `KeyedReads` gathers the reads issued while the event loop works through one turn of ready
+callbacks and answers them with one statement (bench/api.py, 1M tasks: fetch 8.7k -> 11.5k req/s on
+PostgreSQL). Nothing is cached: every read is sent after it was requested, so it sees every write
+committed before the request (across processes too).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+#: run(sql, args) -> rows, as sequences in column order
+Fetch = Callable[[str, tuple[Any, ...]], Awaitable[list[Sequence[Any]]]]
+
+
+class KeyedReads:
+    """Coalesced reads of one table by ``id``, scoped to an account.
+
+    ``select`` is the column list to return and ``where`` an extra condition (``" AND deleted_at IS
+    NULL"``). Each statement also returns ``id`` and ``account_id`` after those columns; a row of another
+    account reads as absent. A batch holds at most `MAX_BATCH` ids; a failed statement fails every read
+    of its batch with the same error. Cancelling one read leaves the others of its batch alone.
+    """
+
+    MAX_BATCH = 256
+
+    def __init__(self, fetch: Fetch, dialect: str, table: str, select: str, where: str = "") -> None:
+        self._fetch = fetch
+        head = f"SELECT {select}, id, account_id FROM {table} WHERE id"
+        self._one = f"{head} = $1{where}"
+        if dialect == "postgresql":
+            self._many = f"{head} = ANY($1::text[]){where}"
+            self._keys: Callable[[list[str]], Any] = list
+        else:  # one statement for any batch size: the ids travel as one JSON array
+            self._many = f"{head} IN (SELECT value FROM json_each($1)){where}"
+            self._keys = json.dumps
+        self._pending: list[tuple[str, str, asyncio.Future[Sequence[Any] | None]]] | None = None
+        self._flushing: set[asyncio.Task[None]] = set()
+
+    async def get(self, id_: str, account_id: str) -> Sequence[Any] | None:
+        """The row's ``select`` columns, or None when no visible row of ``account_id`` has this id."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Sequence[Any] | None] = loop.create_future()
+        pending = self._pending
+        if pending is None or len(pending) >= self.MAX_BATCH:
+            pending = self._pending = []
+            # The flush's first step runs in the next loop turn: reads issued by the callbacks still
+            # queued in this turn join the batch first.
+            task = loop.create_task(self._flush(pending))
+            self._flushing.add(task)
+            task.add_done_callback(self._flushing.discard)
+        pending.append((id_, account_id, fut))
+        return await fut
+
+    async def _flush(self, batch: list[tuple[str, str, asyncio.Future[Sequence[Any] | None]]]) -> None:
+        if self._pending is batch:
+            self._pending = None
+        keys = list(dict.fromkeys(id_ for id_, _, fut in batch if not fut.done()))
+        if not keys:
+            return
+        try:
+            if len(keys) == 1:
+                rows = await self._fetch(self._one, (keys[0],))
+            else:
+                rows = await self._fetch(self._many, (self._keys(keys),))
+        except Exception as e:
+            for _, _, fut in batch:
+                if not fut.done():
+                    fut.set_exception(e)
+            return
+        except BaseException:  # cancelled (the loop is shutting down): nobody gets an answer
+            for _, _, fut in batch:
+                fut.cancel()
+            raise
+        by_id = {row[-2]: row for row in rows}
+        for id_, account_id, fut in batch:
+            if fut.done():
+                continue
+            row = by_id.get(id_)
+            fut.set_result(row[:-2] if row is not None and row[-1] == account_id else None)
