@@ -14,7 +14,8 @@ lost its lease can never overwrite what the reaper or a cancel wrote.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+import json
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -175,18 +176,11 @@ class RunStore:
         """task -> number of its executions queued or running."""
         if not task_ids:
             return {}
-        if self.pg:  # one array parameter: a plan per batch size would not be cached, and the estimate is better
-            rows = await tx.fetch(
-                "SELECT task_id, COUNT(*) AS n FROM task_executions WHERE state IN ('queued', 'running') "
-                "AND task_id = ANY($1::text[]) GROUP BY task_id",
-                list(task_ids),
-            )
-        else:
-            rows = await tx.fetch(
-                "SELECT task_id, COUNT(*) AS n FROM task_executions WHERE state IN ('queued', 'running') "
-                f"AND task_id IN ({self._params(1, len(task_ids))}) GROUP BY task_id",
-                *task_ids,
-            )
+        rows = await tx.fetch(
+            "SELECT task_id, COUNT(*) AS n FROM task_executions WHERE state IN ('queued', 'running') "
+            f"AND {self._any('task_id', 1)} GROUP BY task_id",
+            self._list(task_ids),
+        )
         return {r["task_id"]: int(r["n"]) for r in rows}
 
     async def account_usage(
@@ -210,9 +204,9 @@ class RunStore:
         if daily_cap > 0 and account_ids:
             rows = await tx.fetch(
                 "SELECT account_id, SUM(executions) AS n FROM account_usage WHERE hour > $1 "
-                f"AND account_id IN ({self._params(2, len(account_ids))}) GROUP BY account_id",
+                f"AND {self._any('account_id', 2)} GROUP BY account_id",
                 now // HOUR_MS - 24,
-                *account_ids,
+                self._list(account_ids),
             )
             for r in rows:
                 out[r["account_id"]] = (out[r["account_id"]][0], int(r["n"]))
@@ -324,9 +318,9 @@ class RunStore:
         ids_ = [n.execution_id for n in new if n.execution_id]
         rows = await tx.fetch(
             "SELECT id, attempt, task_id, account_id, conversation_id FROM task_executions "
-            f"WHERE state = 'running' AND worker_id = $1 AND id IN ({self._params(2, len(ids_))})",
+            f"WHERE state = 'running' AND worker_id = $1 AND {self._any('id', 2)}",
             worker_id,
-            *ids_,
+            self._list(ids_),
         )
         # The caller marks these tasks running with its next-run update (`set_next_runs(started=...)`).
         return await self._start(tx, rows, now, {n.task["id"]: n.task for n in new}, mark_running=False)
@@ -345,25 +339,17 @@ class RunStore:
             return []
         task_ids = sorted({c["task_id"] for c in claimed})
         if mark_running:
-            await tx.execute(
-                f"UPDATE tasks SET status = 'running' WHERE id IN ({self._params(1, len(task_ids))})",
-                *task_ids,
-            )
+            await tx.execute(f"UPDATE tasks SET status = 'running' WHERE {self._any('id', 1)}", self._list(task_ids))
         if known is not None:  # rows the scheduler read in this same transaction
             tasks = known
         else:
             tasks = {
                 t["id"]: t
-                for t in await tx.fetch(
-                    f"SELECT * FROM tasks WHERE id IN ({self._params(1, len(task_ids))})", *task_ids
-                )
+                for t in await tx.fetch(f"SELECT * FROM tasks WHERE {self._any('id', 1)}", self._list(task_ids))
             }
         bot_ids = sorted({t["bot_id"] for t in tasks.values() if t["bot_id"]})
         bots = (
-            {
-                b["id"]: b
-                for b in await tx.fetch(f"SELECT * FROM bots WHERE id IN ({self._params(1, len(bot_ids))})", *bot_ids)
-            }
+            {b["id"]: b for b in await tx.fetch(f"SELECT * FROM bots WHERE {self._any('id', 1)}", self._list(bot_ids))}
             if bot_ids
             else {}
         )
@@ -400,9 +386,9 @@ class RunStore:
             ids_ = [e for e, _ in leases]
             rows = await tx.fetch(
                 "UPDATE task_executions SET lease_until = $1 "
-                f"WHERE state = 'running' AND id IN ({self._params(2, len(ids_))}) RETURNING id, attempt",
+                f"WHERE state = 'running' AND {self._any('id', 2)} RETURNING id, attempt",
                 now + lease_ms,
-                *ids_,
+                self._list(ids_),
             )
             want = dict(leases)
             alive = {r["id"] for r in rows if want.get(r["id"]) == r["attempt"]}
@@ -499,9 +485,8 @@ class RunStore:
             )
         task_ids = [t for t, _ in outcomes]
         gone = await tx.fetch(
-            f"SELECT id FROM tasks WHERE id IN ({self._params(1, len(task_ids))}) AND deleted_at IS NOT NULL "
-            "AND status = 'idle'",
-            *task_ids,
+            f"SELECT id FROM tasks WHERE {self._any('id', 1)} AND deleted_at IS NOT NULL AND status = 'idle'",
+            self._list(task_ids),
         )
         for g in gone:
             await tx.execute("DELETE FROM task_executions WHERE task_id = $1", g["id"])
@@ -525,8 +510,8 @@ class RunStore:
                     {
                         r["task_id"]
                         for r in await tx.fetch(
-                            f"SELECT task_id FROM task_executions WHERE id IN ({self._params(1, len(leases))})",
-                            *[e for e, _ in leases],
+                            f"SELECT task_id FROM task_executions WHERE {self._any('id', 1)}",
+                            self._list([e for e, _ in leases]),
                         )
                     }
                 )
@@ -643,21 +628,24 @@ class RunStore:
     ) -> tuple[str, list[Any]]:
         """A CTE ``name(cols) AS (...)`` holding ``rows``, and its parameters (numbered from ``first``).
 
-        PostgreSQL gets one array parameter per column (``unnest``), so the statement size does not grow
-        with the batch; SQLite gets a VALUES list."""
+        PostgreSQL gets one array parameter per column (``unnest``), SQLite one JSON parameter: either way
+        the statement text does not depend on the batch size."""
         names = ", ".join(c for c, _ in cols)
         if self.pg:
             arrays = ", ".join(f"${first + i}::{t}[]" for i, (_, t) in enumerate(cols))
             return f"{name}({names}) AS (SELECT * FROM unnest({arrays}))", [
                 list(col) for col in zip(*rows, strict=True)
             ]
-        width = len(cols)
-        # SQLite placeholders written directly (``?N``): rewriting thousands of ``$N`` costs more than the SQL.
-        groups = ", ".join(
-            "(" + ", ".join(f"?{first + r * width + c}" for c in range(width)) + ")" for r in range(len(rows))
-        )
-        return f"{name}({names}) AS (VALUES {groups})", [v for row in rows for v in row]
+        # SQLite: the rows travel as one JSON array of arrays. A VALUES list would make a new statement text
+        # per batch size, and parsing and planning thousands of placeholders cost more than the update.
+        fields = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(cols)))
+        return f"{name}({names}) AS (SELECT {fields} FROM json_each(${first}))", [json.dumps(rows)]
 
-    def _params(self, start: int, n: int) -> str:
-        mark = "$" if self.pg else "?"
-        return ", ".join(f"{mark}{i}" for i in range(start, start + n))
+    def _any(self, column: str, n: int) -> str:
+        """SQL for "``column`` is one of the list bound as parameter ``$n``" (made by `_list`). One statement
+        text for every list length, so each database parses and plans it once (both cache by text)."""
+        return f"{column} = ANY(${n}::text[])" if self.pg else f"{column} IN (SELECT value FROM json_each(${n}))"
+
+    def _list(self, values: Iterable[str]) -> Any:
+        """The parameter of an `_any` condition: an array on PostgreSQL, a JSON array on SQLite."""
+        return list(values) if self.pg else json.dumps(list(values))
