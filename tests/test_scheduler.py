@@ -328,6 +328,40 @@ async def test_a_burst_beyond_the_local_workers_capacity_still_goes_straight_to_
     assert len(times) == 50 and all(t["scheduled_for"] == slot < t["completed_at"] for t in times)
 
 
+async def test_finished_runs_awaiting_their_write_hold_no_capacity_up_to_a_bound(store: Store) -> None:
+    """A worker's capacity counts runs still running; finished runs whose outcome is not written yet
+    free theirs (so firing need not wait for that write), but at most `worker_concurrency` of them."""
+    now = ms("2026-06-01T10:14:30Z")
+    acc = await _account(store, now)
+    bot = await make_bot(store, acc, now)
+    slot = ms("2026-06-01T10:15:00Z")
+    for i in range(6):
+        await make_task(store, acc, now, "quarterhourly", bot_id=bot, name=f"t{i}")
+    clock = FakeClock(slot)
+    worker = Worker(RunStore(store), Settings(worker_concurrency=3), clock, BasicRunner(), "w1")
+    sched = _scheduler(store, clock, scheduler_batch=3)
+    sched.local_worker = worker
+
+    async def finished(n: int) -> None:
+        for _ in range(100):
+            if len(worker.done) == n:
+                return
+            await asyncio.sleep(0)
+        raise AssertionError(f"{len(worker.done)} runs finished, expected {n}")
+
+    assert (await sched.tick(slot)).fired == 3 and worker.capacity == 0  # three bots running
+    await finished(3)
+    assert worker.capacity == 3  # done, not yet recorded: the next batch may start
+    assert (await sched.tick(slot)).fired == 3
+    await finished(6)
+    assert worker.capacity == 0  # six unrecorded outcomes: twice the concurrency, take nothing more
+    assert await worker.flush(clock.now_ms()) == 6
+    assert worker.capacity == 3 and not worker.running
+    async with store.db.tx() as tx:
+        row = await tx.fetchrow("SELECT COUNT(*) AS n FROM task_executions WHERE state = 'done'")
+    assert row is not None and row["n"] == 6
+
+
 async def test_direct_dispatch_hands_due_runs_to_a_local_worker_keeping_runs_serial(store: Store) -> None:
     now = ms("2026-06-01T10:00:30Z")
     acc = await _account(store, now)

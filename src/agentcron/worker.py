@@ -90,9 +90,18 @@ class Worker:
 
     @property
     def capacity(self) -> int:
-        """Runs this worker may still take: concurrency minus runs held (finished but unrecorded ones
-        included) minus capacity reserved by a claim or a direct dispatch in flight."""
-        return max(0, self.settings.worker_concurrency - len(self.running) - self._reserved)
+        """Runs this worker may still take: concurrency minus runs still running minus capacity reserved
+        by a claim or a direct dispatch in flight.
+
+        A finished run whose outcome is not written yet holds no capacity (its bot is done), so new runs
+        need not wait for that write: on PostgreSQL, recording one batch and firing the next proceed in
+        parallel on two connections. At most ``worker_concurrency`` such runs are held; beyond that the
+        worker takes nothing until its writes catch up (the database being away cannot grow them without
+        bound)."""
+        limit = self.settings.worker_concurrency
+        unrecorded = len(self.done) + len(self._recording)
+        active = len(self.running) - unrecorded
+        return max(0, limit - active - max(0, unrecorded - limit) - self._reserved)
 
     async def claim_once(self, now: int) -> int:
         """Claim up to the free capacity and start the runs; returns how many were started."""
