@@ -607,9 +607,13 @@ class RunStore:
     async def _insert_many(
         self, tx: Tx, table: str, cols: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]], suffix: str = ""
     ) -> None:
-        """Insert ``rows`` in one statement on PostgreSQL (``unnest`` of one array per column) or one
-        ``executemany`` on SQLite (where a statement is a cheap in-process call)."""
+        """Insert ``rows``: without ``suffix`` by the backend's bulk path (`Tx.insert_rows`: COPY on
+        PostgreSQL); with one (``ON CONFLICT ...``) in one statement on PostgreSQL (``unnest`` of one
+        array per column) or one ``executemany`` on SQLite (where a statement is a cheap in-process call)."""
         if not rows:
+            return
+        if not suffix:
+            await tx.insert_rows(table, [c for c, _ in cols], rows)
             return
         names = ", ".join(c for c, _ in cols)
         if self.pg:
