@@ -301,7 +301,8 @@ class RunStore:
         tasks running (`set_next_runs` with ``started``) in the same transaction."""
         if not new:
             return []
-        await self._insert_many(
+        wanted = "id, attempt, task_id, account_id, conversation_id"
+        rows = await self._insert_many(
             tx,
             "task_executions",
             [
@@ -314,14 +315,15 @@ class RunStore:
             ],
             [(*n.row(now, state="running"), 1, worker_id, now + lease_ms, now, ids.new_id(now)) for n in new],
             " ON CONFLICT (task_id, scheduled_for) DO NOTHING",
+            returning=wanted,
         )
-        ids_ = [n.execution_id for n in new if n.execution_id]
-        rows = await tx.fetch(
-            "SELECT id, attempt, task_id, account_id, conversation_id FROM task_executions "
-            f"WHERE state = 'running' AND worker_id = $1 AND {self._any('id', 2)}",
-            worker_id,
-            self._list(ids_),
-        )
+        if rows is None:  # SQLite: read back which slots were inserted (a slot already fired is skipped)
+            rows = await tx.fetch(
+                f"SELECT {wanted} FROM task_executions WHERE state = 'running' AND worker_id = $1 "
+                f"AND {self._any('id', 2)}",
+                worker_id,
+                self._list([n.execution_id for n in new]),
+            )
         # The caller marks these tasks running with its next-run update (`set_next_runs(started=...)`).
         return await self._start(tx, rows, now, {n.task["id"]: n.task for n in new}, mark_running=False)
 
@@ -471,23 +473,20 @@ class RunStore:
                 "SELECT 1 FROM tasks WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE",
                 sorted({t for t, _ in outcomes}),
             )
+        gone: list[Row] = []  # deleted while running, and now idle: removed here
         for chunk in _chunks(outcomes, 1000):
             cte, args = self._values("v", [("id", "text"), ("outcome", "text")], list(chunk), first=2)
-            await tx.execute(
+            settled = await tx.fetch(
                 f"WITH {cte} UPDATE tasks SET status = CASE WHEN EXISTS (SELECT 1 FROM task_executions r "
                 "WHERE r.task_id = tasks.id AND r.state IN ('queued', 'running') AND r.state = 'running') "
                 "THEN 'running' ELSE 'idle' END, "
                 "outcome = COALESCE(v.outcome, tasks.outcome), "
                 "last_run_at = CASE WHEN v.outcome IS NULL THEN tasks.last_run_at ELSE $1 END "
-                "FROM v WHERE tasks.id = v.id",
+                "FROM v WHERE tasks.id = v.id RETURNING tasks.id, tasks.status, tasks.deleted_at",
                 now,
                 *args,
             )
-        task_ids = [t for t, _ in outcomes]
-        gone = await tx.fetch(
-            f"SELECT id FROM tasks WHERE {self._any('id', 1)} AND deleted_at IS NOT NULL AND status = 'idle'",
-            self._list(task_ids),
-        )
+            gone += [r for r in settled if r["deleted_at"] is not None and r["status"] == "idle"]
         for g in gone:
             await tx.execute("DELETE FROM task_executions WHERE task_id = $1", g["id"])
             await tx.execute("DELETE FROM task_events WHERE task_id = $1", g["id"])
@@ -605,27 +604,38 @@ class RunStore:
         return len(rows)
 
     async def _insert_many(
-        self, tx: Tx, table: str, cols: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]], suffix: str = ""
-    ) -> None:
+        self,
+        tx: Tx,
+        table: str,
+        cols: Sequence[tuple[str, str]],
+        rows: Sequence[Sequence[Any]],
+        suffix: str = "",
+        returning: str = "",
+    ) -> list[Row] | None:
         """Insert ``rows``: without ``suffix`` by the backend's bulk path (`Tx.insert_rows`: COPY on
         PostgreSQL); with one (``ON CONFLICT ...``) in one statement on PostgreSQL (``unnest`` of one
-        array per column) or one ``executemany`` on SQLite (where a statement is a cheap in-process call)."""
+        array per column) or one ``executemany`` on SQLite (where a statement is a cheap in-process call).
+
+        With ``returning`` (columns), PostgreSQL returns the inserted rows; SQLite returns None (its
+        executemany cannot return rows: read them back)."""
         if not rows:
-            return
+            return []
         if not suffix:
             await tx.insert_rows(table, [c for c, _ in cols], rows)
-            return
+            return None
         names = ", ".join(c for c, _ in cols)
         if self.pg:
             arrays = ", ".join(f"${i}::{'text' if t == 'jsonb' else t}[]" for i, (_, t) in enumerate(cols, start=1))
             select = ", ".join(f"v.{c}::jsonb" if t == "jsonb" else f"v.{c}" for c, t in cols)
-            await tx.execute(
-                f"INSERT INTO {table} ({names}) SELECT {select} FROM unnest({arrays}) AS v({names}){suffix}",
-                *[list(col) for col in zip(*rows, strict=True)],
-            )
-            return
+            sql = f"INSERT INTO {table} ({names}) SELECT {select} FROM unnest({arrays}) AS v({names}){suffix}"
+            args = [list(col) for col in zip(*rows, strict=True)]
+            if returning:
+                return await tx.fetch(f"{sql} RETURNING {returning}", *args)
+            await tx.execute(sql, *args)
+            return None
         marks = ", ".join(f"${i}" for i in range(1, len(cols) + 1))
         await tx.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks}){suffix}", rows)
+        return None
 
     def _values(
         self, name: str, cols: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]], first: int = 1
