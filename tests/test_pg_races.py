@@ -226,3 +226,42 @@ async def test_a_tick_and_a_claim_together_never_overfill_the_worker(pg_url: str
         worker.cancel_local(list(worker.running))
     finally:
         await store.close()
+
+
+async def test_concurrent_tick_lanes_fire_each_due_slot_once(pg_url: str) -> None:
+    """`run_until_idle` runs `PG_TICK_LANES` ticks at once: both take batches (SKIP LOCKED keeps them
+    disjoint), every slot fires exactly once, and the local worker never holds more than its room."""
+    store = await open_store(pg_url)
+    try:
+        now = ms("2026-06-01T10:14:30Z")
+        acc = await store.create_account("a", now)
+        bot = await make_bot(store, acc, now)
+        tids = [await make_task(store, acc, now, "quarterhourly", bot_id=bot) for _ in range(250)]
+        clock = FakeClock(ms("2026-06-01T10:15:00Z"))
+        runs = RunStore(store)
+        worker = Worker(runs, Settings(worker_concurrency=120), clock, BasicRunner(), "w1")
+        sched = Scheduler(
+            runs, Settings(scheduler_batch=50, max_concurrent_executions=0, max_executions_per_day=0), clock
+        )
+        sched.local_worker = worker
+        batches: list[int] = []
+        tick = sched.tick
+
+        async def counted(at: int) -> Any:
+            r = await tick(at)
+            batches.append(r.tasks)
+            assert worker.active <= 120
+            return r
+
+        sched.tick = counted  # type: ignore[method-assign]
+        r = await sched.run_until_idle(clock.now_ms())
+        assert r.fired == 250 and sum(batches) == 250 and batches.count(0) >= 1
+        await worker.drain()
+        while await worker.claim_once(clock.now_ms()):  # runs that found no room went to the queue
+            await worker.drain()
+        async with store.db.tx() as tx:
+            rows = await tx.fetch("SELECT task_id, state FROM task_executions")
+        assert sorted(r["task_id"] for r in rows) == sorted(tids)  # one execution per slot, none lost
+        assert {r["state"] for r in rows} == {"done"}
+    finally:
+        await store.close()

@@ -82,6 +82,7 @@ class Worker:
         self.done: list[Finished] = []
         self.wake = asyncio.Event()
         self._done_event = asyncio.Event()
+        self._room = asyncio.Event()  # set whenever capacity may have grown (see `wait_for_room`)
         self._writing = asyncio.Lock()
         self._recording: set[str] = set()  # ids in the batch being written by `flush`
         self._reserved = 0
@@ -99,9 +100,13 @@ class Worker:
         worker takes nothing until its writes catch up (the database being away cannot grow them without
         bound)."""
         limit = self.settings.worker_concurrency
-        unrecorded = len(self.done) + len(self._recording)
-        active = len(self.running) - unrecorded
-        return max(0, limit - active - max(0, unrecorded - limit) - self._reserved)
+        unrecorded = len(self.running) - self.active
+        return max(0, limit - self.active - max(0, unrecorded - limit) - self._reserved)
+
+    @property
+    def active(self) -> int:
+        """Runs whose bot is still running (held runs minus those finished, recorded or not yet)."""
+        return len(self.running) - len(self.done) - len(self._recording)
 
     async def claim_once(self, now: int) -> int:
         """Claim up to the free capacity and start the runs; returns how many were started."""
@@ -122,15 +127,30 @@ class Worker:
         """How many runs the scheduler in this process may hand over directly (0 while stopping)."""
         return 0 if self.stopping else self.capacity
 
-    def reserve(self) -> int:
-        """Hold all free capacity for a direct dispatch being prepared; returns how much. Every call must
-        be matched by `unreserve` with the same number (runs adopted meanwhile count as running)."""
-        room = self.dispatch_room()
+    def reserve(self, limit: int) -> int:
+        """Hold up to ``limit`` of the free capacity for a direct dispatch being prepared; returns how much.
+        Every call must be matched by `unreserve` with the same number (runs adopted meanwhile count as
+        running)."""
+        room = min(limit, self.dispatch_room())
         self._reserved += room
         return room
 
     def unreserve(self, room: int) -> None:
         self._reserved -= room
+        self._room.set()
+
+    async def wait_for_room(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for free capacity; True when there is some."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.dispatch_room() == 0:
+            left = deadline - loop.time()
+            if left <= 0:
+                return False
+            self._room.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._room.wait(), left)
+        return True
 
     def adopt(self, jobs: list[Claimed]) -> None:
         """Start runs the scheduler already claimed for this worker (direct dispatch)."""
@@ -175,6 +195,7 @@ class Worker:
             )
         )
         self._done_event.set()
+        self._room.set()
 
     def _emitter(self, job: Claimed) -> Emit:
         events = self.events
@@ -216,6 +237,7 @@ class Worker:
                 self.running.pop(r.execution_id, None)
             if batch:
                 self.wake.set()  # capacity freed
+                self._room.set()
             return len(recorded)
 
     async def _finish_one_by_one(self, batch: list[Finished], now: int) -> list[str]:
