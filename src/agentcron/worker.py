@@ -139,10 +139,10 @@ class Worker:
         self._reserved -= room
         self._room.set()
 
-    async def wait_for_room(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds for free capacity; True when there is some."""
+    async def wait_for_room(self, seconds: float) -> bool:
+        """Wait up to ``seconds`` for free capacity; True when there is some."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + seconds
         while self.dispatch_room() == 0:
             left = deadline - loop.time()
             if left <= 0:
