@@ -350,11 +350,13 @@ async def test_finished_runs_awaiting_their_write_hold_no_capacity_up_to_a_bound
         raise AssertionError(f"{len(worker.done)} runs finished, expected {n}")
 
     assert (await sched.tick(slot)).fired == 3 and worker.capacity == 0  # three bots running
+    assert await worker.wait_for_room(5)  # woken as the runs finish
     await finished(3)
     assert worker.capacity == 3  # done, not yet recorded: the next batch may start
     assert (await sched.tick(slot)).fired == 3
     await finished(6)
     assert worker.capacity == 0  # six unrecorded outcomes: twice the concurrency, take nothing more
+    assert not await worker.wait_for_room(0.05)  # only recording them frees room
     assert await worker.flush(clock.now_ms()) == 6
     assert worker.capacity == 3 and not worker.running
     async with store.db.tx() as tx:
