@@ -46,6 +46,7 @@ test: lint
 bench: install-test
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/scheduler.py
+	$(BIN)/python bench/write_floor.py
 	$(BIN)/python bench/events.py
 
 clean:
