@@ -221,7 +221,16 @@ class Scheduler:
         if not self.runs.pg:
             return await self._drain(now)
         total = TickResult()
-        for r in await asyncio.gather(*(self._drain(now, first=i == 0) for i in range(PG_TICK_LANES))):
+        # Both lanes end before anything is raised: a failed lane must not leave the other running
+        # unobserved while the caller retries with new lanes.
+        lanes = await asyncio.gather(
+            *(self._drain(now, first=i == 0) for i in range(PG_TICK_LANES)), return_exceptions=True
+        )
+        for r in lanes:
+            if isinstance(r, BaseException):
+                raise r
+        for r in lanes:
+            assert isinstance(r, TickResult)
             total.fired += r.fired
             total.skipped += r.skipped
             total.tasks += r.tasks
