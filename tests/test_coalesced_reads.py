@@ -122,3 +122,16 @@ async def test_a_cancelled_read_leaves_its_batch_alone(store: Store) -> None:
     done = await asyncio.gather(*reads, return_exceptions=True)
     assert isinstance(done[0], asyncio.CancelledError) and _names(done[1:]) == ["t1", "t2"]
     assert sorted(counting.asked[0]) == sorted(tids[1:])
+
+
+async def test_keyed_reads_flush_cancelled_before_it_ran(store: Store) -> None:
+    acc, (tid,) = await _tasks(store, 1)
+    reader = KeyedReads(store.db.read_rows, store.dialect, TASK.table, "name", TASK.visible)
+    first = asyncio.ensure_future(reader.get(tid, acc))
+    await asyncio.sleep(0)  # `first` has queued its flush task
+    for t in list(reader._flushing):
+        t.cancel()  # e.g. a cancel-all-tasks sweep, or a cancel scope around the task that created it
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(first, 1)
+    # a read issued afterwards, by a request that was never cancelled, must still be answered
+    assert await asyncio.wait_for(reader.get(tid, acc), 2) is not None

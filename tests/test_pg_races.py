@@ -265,3 +265,40 @@ async def test_concurrent_tick_lanes_fire_each_due_slot_once(pg_url: str) -> Non
         assert {r["state"] for r in rows} == {"done"}
     finally:
         await store.close()
+
+
+async def test_cancel_previous_never_runs_two_at_once(pg_url: str) -> None:
+    store = await open_store(pg_url)
+    other = await asyncpg.connect(pg_url)
+    try:
+        acc = await store.create_account("a", ms("2026-06-01T10:14:30Z"))
+        bot = await make_bot(store, acc, ms("2026-06-01T10:14:30Z"), [{"type": "wait", "config": {"seconds": 30}}])
+        tid = await make_task(
+            store, acc, ms("2026-06-01T10:14:30Z"), "quarterhourly", bot_id=bot, overlap_policy="cancelPrevious"
+        )
+        clock = FakeClock(ms("2026-06-01T10:15:00Z"))
+        runs = RunStore(store)
+        worker = Worker(runs, Settings(), clock, BasicRunner(), "w1")
+        sched = Scheduler(runs, Settings(), clock)
+        sched.local_worker = worker
+        assert (await sched.tick(ms("2026-06-01T10:15:00Z"))).fired == 1
+        (e1,) = list(worker.running)
+        nxt = ms("2026-06-01T10:30:00Z")
+        clock.value = nxt
+        # the worker's heartbeat transaction holds e1's row for a moment
+        tx = other.transaction()
+        await tx.start()
+        await other.execute("UPDATE task_executions SET lease_until = lease_until + 1 WHERE id = $1", e1)
+        r = await sched.tick(nxt)
+        await tx.commit()
+        assert r.fired == 1
+        async with store.db.tx() as rtx:
+            row = await rtx.fetchrow(
+                "SELECT COUNT(*) AS n FROM task_executions WHERE task_id = $1 AND state = 'running'", tid
+            )
+        running = int(row["n"]) if row else 0
+        assert running == 1, f"{running} runs of a cancelPrevious task running at once"
+        worker.cancel_local(list(worker.running))
+    finally:
+        await other.close()
+        await store.close()

@@ -12,7 +12,7 @@ from agentcron.config import Settings
 from agentcron.engine.runner import BasicRunner
 from agentcron.janitor import Janitor
 from agentcron.scheduler import Scheduler
-from agentcron.store.base import Store
+from agentcron.store.base import Store, open_store
 from agentcron.store.resources import TASK
 from agentcron.store.runs import Finished, NewExecution, RunStore
 from agentcron.worker import Worker
@@ -383,3 +383,48 @@ async def test_direct_dispatch_hands_due_runs_to_a_local_worker_keeping_runs_ser
     assert [(e["status"], e["attempt"]) for e in ex] == [("running", 1), ("idle", 0)]
     assert await runs.claim("w2", clock.now_ms(), 30_000, 10) == []  # serial: nothing claimable yet
     worker.cancel_local(list(worker.running))
+
+
+async def test_capacity_never_exceeds_concurrency_after_a_local_cancel(store: Store) -> None:
+    acc = await store.create_account("a", ms("2026-06-01T10:14:30Z"))
+    bot = await make_bot(store, acc, ms("2026-06-01T10:14:30Z"))
+    for _ in range(2):
+        await make_task(store, acc, ms("2026-06-01T10:14:30Z"), "quarterhourly", bot_id=bot)
+    clock = FakeClock(ms("2026-06-01T10:15:00Z"))
+    worker = Worker(RunStore(store), Settings(worker_concurrency=2), clock, BasicRunner(), "w1")
+    sched = Scheduler(RunStore(store), Settings(scheduler_batch=2), clock)
+    sched.local_worker = worker
+    assert (await sched.tick(ms("2026-06-01T10:15:00Z"))).fired == 2
+    for _ in range(100):
+        if len(worker.done) == 2:
+            break
+        await asyncio.sleep(0)
+    # e.g. a cancelPrevious tick / an API cancel / a lost lease stops one before its outcome is written
+    worker.cancel_local([worker.done[0].execution_id])
+    assert worker.active >= 0 and worker.capacity <= 2, (worker.active, worker.capacity)
+
+
+async def test_sqlite_summary_with_a_lone_surrogate_does_not_poison_the_row(sqlite_url: str) -> None:
+    store = await open_store(sqlite_url)
+    try:
+        acc = await store.create_account("a", ms("2026-06-01T10:14:30Z"))
+        bot = await make_bot(store, acc, ms("2026-06-01T10:14:30Z"))
+        tid = await make_task(store, acc, ms("2026-06-01T10:14:30Z"), "quarterhourly", bot_id=bot)
+        clock = FakeClock(ms("2026-06-01T10:15:00Z"))
+        runs = RunStore(store)
+        worker = Worker(runs, Settings(), clock, BasicRunner(), "w1")
+        sched = Scheduler(runs, Settings(), clock)
+        sched.local_worker = worker
+        await sched.tick(ms("2026-06-01T10:15:00Z"))
+        for _ in range(100):
+            if worker.done:
+                break
+            await asyncio.sleep(0)
+        worker.done[0] = replace(worker.done[0], summary="model said \ud83d")  # half an emoji, from JSON
+        try:
+            await worker.flush(ms("2026-06-01T10:15:00Z") + 10)
+        except Exception:
+            pass
+        await executions(store, acc, tid)  # listing the task's executions must still work
+    finally:
+        await store.close()

@@ -134,16 +134,17 @@ class Scheduler:
                         new.append(_skip(ex, "limits", f"Skipped: the account reached its limit of {cap}"))
                         continue
                     if policy == "cancelPrevious" and busy:
-                        canceled.extend(
-                            await self.runs.cancel(
-                                tx,
-                                task["id"],
-                                now,
-                                summary="Canceled: a newer slot replaced it (overlapPolicy cancelPrevious)",
-                                skip_locked=True,  # a run being recorded right now is finishing anyway
-                            )
+                        gone = await self.runs.cancel(
+                            tx,
+                            task["id"],
+                            now,
+                            summary="Canceled: a newer slot replaced it (overlapPolicy cancelPrevious)",
+                            skip_locked=True,  # a run being recorded right now is finishing anyway
                         )
-                        busy = False
+                        canceled.extend(gone)
+                        # A run skipped as locked (being recorded, or a heartbeat renewing it) still runs:
+                        # the new one must queue behind it, not start beside it.
+                        busy = len(gone) < active.get(task["id"], 0)
                     # Direct dispatch: a local worker with room takes the run at once, skipping the queue,
                     # when doing so keeps the task's runs serial (or its policy allows overlap).
                     if room > 0 and (policy == "allow" or (not busy and not serial_started)):
@@ -226,9 +227,11 @@ class Scheduler:
         lanes = await asyncio.gather(
             *(self._drain(now, first=i == 0) for i in range(PG_TICK_LANES)), return_exceptions=True
         )
-        for r in lanes:
-            if isinstance(r, BaseException):
-                raise r
+        failed = [r for r in lanes if isinstance(r, BaseException)]
+        for extra in failed[1:]:
+            log.error("another tick lane failed too", exc_info=extra)
+        if failed:
+            raise failed[0]
         for r in lanes:
             assert isinstance(r, TickResult)
             total.fired += r.fired

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -35,6 +36,8 @@ class _Running:
     timer: asyncio.TimerHandle | None = None
     #: set when the timer fired: which limit ended the run
     expired: str | None = None
+    #: counted in `Worker.active` (until its bot is done)
+    active: bool = True
 
 
 def run_deadline(task: dict[str, object]) -> tuple[float, str]:
@@ -86,6 +89,7 @@ class Worker:
         self._writing = asyncio.Lock()
         self._recording: set[str] = set()  # ids in the batch being written by `flush`
         self._reserved = 0
+        self._active = 0  # run tasks not yet ended (see `active`)
         self.stopping = False
         self._loops: list[asyncio.Task[None]] = []
 
@@ -100,13 +104,13 @@ class Worker:
         worker takes nothing until its writes catch up (the database being away cannot grow them without
         bound)."""
         limit = self.settings.worker_concurrency
-        unrecorded = len(self.running) - self.active
+        unrecorded = len(self.done) + len(self._recording)
         return max(0, limit - self.active - max(0, unrecorded - limit) - self._reserved)
 
     @property
     def active(self) -> int:
         """Runs whose bot is still running (held runs minus those finished, recorded or not yet)."""
-        return len(self.running) - len(self.done) - len(self._recording)
+        return self._active
 
     async def claim_once(self, now: int) -> int:
         """Claim up to the free capacity and start the runs; returns how many were started."""
@@ -158,9 +162,18 @@ class Worker:
         for job in jobs:
             run = _Running(job)
             run.task = loop.create_task(self._run_one(run))
+            self._active += 1  # until the run's task ends, however (even cancelled before it started)
+            run.task.add_done_callback(functools.partial(self._ended, run))
             seconds, limit = run_deadline(job.task)
             run.timer = loop.call_later(seconds, _expire, run, limit)
             self.running[job.execution_id] = run
+
+    def _ended(self, run: _Running, _task: object = None) -> None:
+        """The run's bot is done (its body ended, or its task was cancelled before it started)."""
+        if run.active:
+            run.active = False
+            self._active -= 1
+            self._room.set()
 
     async def _run_one(self, run: _Running) -> None:
         job = run.job
@@ -177,6 +190,7 @@ class Worker:
             log.exception("execution %s failed", job.execution_id)
             result = RunResult("failure", f"Run failed: {type(e).__name__}: {e}")
         finally:
+            self._ended(run)
             if run.timer is not None:
                 run.timer.cancel()
         self.done.append(

@@ -12,6 +12,7 @@ committed before the request (across processes too).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -55,9 +56,19 @@ class KeyedReads:
             # queued in this turn join the batch first.
             task = loop.create_task(self._flush(pending))
             self._flushing.add(task)
-            task.add_done_callback(self._flushing.discard)
+            task.add_done_callback(functools.partial(self._flushed, batch=pending))
         pending.append((id_, account_id, fut))
         return await fut
+
+    def _flushed(self, task: asyncio.Task[None], batch: list[Any]) -> None:
+        """Whatever ended the flush (even a cancel before its first step), its batch is closed and every
+        read of it answered."""
+        self._flushing.discard(task)
+        if self._pending is batch:
+            self._pending = None
+        for _, _, fut in batch:
+            if not fut.done():
+                fut.cancel()
 
     async def _flush(self, batch: list[tuple[str, str, asyncio.Future[Sequence[Any] | None]]]) -> None:
         if self._pending is batch:

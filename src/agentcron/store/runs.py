@@ -192,6 +192,15 @@ class RunStore:
         counted); the second sums 24 hourly counters (``account_usage``), so the rolling day has hour
         granularity: it covers between 23 and 24 hours."""
         out = {acc: (0, 0) for acc in account_ids}
+        if self.pg and (concurrent_cap > 0 or daily_cap > 0) and account_ids:
+            # Concurrent ticks (lanes, other processes) must count an account's usage one after another:
+            # each counts what the previous committed. Sorted, so two ticks never wait on each other in a cycle.
+            # Ordered by the lock key itself, so that two accounts sharing a hash cannot reverse the order.
+            await tx.execute(
+                "SELECT pg_advisory_xact_lock(hashtext('agentcron.usage'), k) "
+                "FROM (SELECT DISTINCT hashtext(a) AS k FROM unnest($1::text[]) a ORDER BY k) s",
+                list(account_ids),
+            )
         if concurrent_cap > 0:
             for acc in account_ids:
                 row = await tx.fetchrow(
@@ -214,7 +223,7 @@ class RunStore:
 
     async def record_usage(self, tx: Tx, started: dict[str, int], now: int) -> None:
         """Add executions started now to the accounts' hourly counters."""
-        for acc, n in started.items():
+        for acc, n in sorted(started.items()):  # fixed order: concurrent ticks upsert the same rows
             if n:
                 await tx.execute(
                     "INSERT INTO account_usage (account_id, hour, executions) VALUES ($1, $2, $3) "
@@ -653,7 +662,9 @@ class RunStore:
         # SQLite: the rows travel as one JSON array of arrays. A VALUES list would make a new statement text
         # per batch size, and parsing and planning thousands of placeholders cost more than the update.
         fields = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(cols)))
-        return f"{name}({names}) AS (SELECT {fields} FROM json_each(${first}))", [json.dumps(rows)]
+        return f"{name}({names}) AS (SELECT {fields} FROM json_each(${first}))", [
+            json.dumps(rows, ensure_ascii=False)  # raw UTF-8: a lone surrogate fails the bind, as a VALUES list did
+        ]
 
     def _any(self, column: str, n: int) -> str:
         """SQL for "``column`` is one of the list bound as parameter ``$n``" (made by `_list`). One statement
