@@ -53,6 +53,12 @@ class TickResult:
     tasks: int = 0
     executions: list[NewExecution] = field(default_factory=list)
 
+    def add(self, other: TickResult) -> None:
+        self.fired += other.fired
+        self.skipped += other.skipped
+        self.tasks += other.tasks
+        self.executions.extend(other.executions)
+
 
 class Scheduler:
     def __init__(self, runs: RunStore, settings: Settings, clock: Clock) -> None:
@@ -234,10 +240,7 @@ class Scheduler:
             raise failed[0]
         for r in lanes:
             assert isinstance(r, TickResult)
-            total.fired += r.fired
-            total.skipped += r.skipped
-            total.tasks += r.tasks
-            total.executions.extend(r.executions)
+            total.add(r)
         return total
 
     async def _drain(self, now: int, first: bool = True) -> TickResult:
@@ -253,10 +256,7 @@ class Scheduler:
             # Let the runs just dispatched start (on SQLite nothing above suspends): a burst of due slots
             # would otherwise fill the local worker before any of them ran, and queue the rest.
             await asyncio.sleep(0)
-            total.fired += r.fired
-            total.skipped += r.skipped
-            total.tasks += r.tasks
-            total.executions.extend(r.executions)
+            total.add(r)
             if r.tasks < self.settings.scheduler_batch:
                 return total
 

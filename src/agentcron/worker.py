@@ -209,7 +209,6 @@ class Worker:
             )
         )
         self._done_event.set()
-        self._room.set()
 
     def _emitter(self, job: Claimed) -> Emit:
         events = self.events

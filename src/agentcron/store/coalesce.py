@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
+
+from agentcron.store.db import any_of, list_param
 
 #: run(sql, args) -> rows, as sequences in column order
 Fetch = Callable[[str, tuple[Any, ...]], Awaitable[list[Sequence[Any]]]]
@@ -34,14 +35,10 @@ class KeyedReads:
 
     def __init__(self, fetch: Fetch, dialect: str, table: str, select: str, where: str = "") -> None:
         self._fetch = fetch
-        head = f"SELECT {select}, id, account_id FROM {table} WHERE id"
-        self._one = f"{head} = $1{where}"
-        if dialect == "postgresql":
-            self._many = f"{head} = ANY($1::text[]){where}"
-            self._keys: Callable[[list[str]], Any] = list
-        else:  # one statement for any batch size: the ids travel as one JSON array
-            self._many = f"{head} IN (SELECT value FROM json_each($1)){where}"
-            self._keys = json.dumps
+        self._dialect = dialect
+        head = f"SELECT {select}, id, account_id FROM {table} WHERE "
+        self._one = f"{head}id = $1{where}"
+        self._many = f"{head}{any_of(dialect, 'id', 1)}{where}"  # one statement text for any batch size
         self._pending: list[tuple[str, str, asyncio.Future[Sequence[Any] | None]]] | None = None
         self._flushing: set[asyncio.Task[None]] = set()
 
@@ -80,16 +77,12 @@ class KeyedReads:
             if len(keys) == 1:
                 rows = await self._fetch(self._one, (keys[0],))
             else:
-                rows = await self._fetch(self._many, (self._keys(keys),))
-        except Exception as e:
+                rows = await self._fetch(self._many, (list_param(self._dialect, keys),))
+        except Exception as e:  # (cancelled instead: `_flushed` cancels the reads left unanswered)
             for _, _, fut in batch:
                 if not fut.done():
                     fut.set_exception(e)
             return
-        except BaseException:  # cancelled (the loop is shutting down): nobody gets an answer
-            for _, _, fut in batch:
-                fut.cancel()
-            raise
         by_id = {row[-2]: row for row in rows}
         for id_, account_id, fut in batch:
             if fut.done():

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import json
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import lru_cache
 from typing import Any, Protocol
@@ -53,6 +54,19 @@ class Database(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+def any_of(dialect: str, column: str, n: int) -> str:
+    """SQL for "``column`` is one of the text list bound as parameter ``$n``" (made by `list_param`). One
+    statement text for every list length, so each database parses and plans it once (both cache by text)."""
+    if dialect == "postgresql":
+        return f"{column} = ANY(${n}::text[])"
+    return f"{column} IN (SELECT value FROM json_each(${n}))"
+
+
+def list_param(dialect: str, values: Iterable[str]) -> Any:
+    """The parameter of an `any_of` condition: an array on PostgreSQL, a JSON array on SQLite."""
+    return list(values) if dialect == "postgresql" else json.dumps(list(values))
 
 
 _PLACEHOLDER = re.compile(r"\$(\d+)")

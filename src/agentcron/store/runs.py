@@ -21,7 +21,7 @@ from typing import Any
 
 from agentcron import ids
 from agentcron.store.base import Store
-from agentcron.store.db import Row, Tx
+from agentcron.store.db import Row, Tx, any_of, list_param
 
 HOUR_MS = 3_600_000
 
@@ -471,6 +471,7 @@ class RunStore:
         outcome/lastRunAt recorded, and tasks deleted while running are removed."""
         if not outcomes:
             return
+        task_ids = sorted({t for t, _ in outcomes})
         if self.pg:
             # Lock the task rows first, in id order, in a statement of their own. Under READ COMMITTED
             # the UPDATE below then takes its snapshot after any concurrent settle of the same task has
@@ -478,10 +479,7 @@ class RunStore:
             # each see the other's run as still running and leave the task "running" for good. The
             # fixed order rules out deadlocks between concurrent settles; every writer here locks
             # executions before their task (claims and the scheduler skip rows held by others).
-            await tx.execute(
-                "SELECT 1 FROM tasks WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE",
-                sorted({t for t, _ in outcomes}),
-            )
+            await tx.execute("SELECT 1 FROM tasks WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE", task_ids)
         # Which of these tasks still have a run going (overlapPolicy allow, or a run started meanwhile).
         # Asked apart, through the live-executions index by task: as an EXISTS inside the UPDATE, PostgreSQL
         # planned it as one scan of every running execution, and that partial index holds an entry per
@@ -489,7 +487,7 @@ class RunStore:
         live = await tx.fetch(
             "SELECT task_id, state FROM task_executions WHERE state IN ('queued', 'running') AND "
             + self._any("task_id", 1),
-            self._list(sorted({t for t, _ in outcomes})),
+            self._list(task_ids),
         )
         busy = {r["task_id"] for r in live if r["state"] == "running"}
         gone: list[Row] = []  # deleted while running, and now idle: removed here
@@ -675,10 +673,7 @@ class RunStore:
         ]
 
     def _any(self, column: str, n: int) -> str:
-        """SQL for "``column`` is one of the list bound as parameter ``$n``" (made by `_list`). One statement
-        text for every list length, so each database parses and plans it once (both cache by text)."""
-        return f"{column} = ANY(${n}::text[])" if self.pg else f"{column} IN (SELECT value FROM json_each(${n}))"
+        return any_of(self.store.dialect, column, n)
 
     def _list(self, values: Iterable[str]) -> Any:
-        """The parameter of an `_any` condition: an array on PostgreSQL, a JSON array on SQLite."""
-        return list(values) if self.pg else json.dumps(list(values))
+        return list_param(self.store.dialect, values)
