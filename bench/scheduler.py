@@ -7,13 +7,17 @@ conversation and messages). Printed per run: fires/s (N / (last completion - T0)
 (completed_at - scheduled_for) p50/p99/max, dropped slots (tasks without exactly one execution).
 
 Baseline in the same run: APScheduler 3.x (BackgroundScheduler, MemoryJobStore, ThreadPoolExecutor(10)),
-N date jobs due at the same instant, lateness = EVENT_JOB_EXECUTED time - scheduled_run_time, dropped =
-EVENT_JOB_MISSED. Also: lateness of 1,000 due tasks with 1,000,000 idle tasks stored vs with none.
+N jobs due at the same instant on the same workload as the agentcron tasks: a daily cron trigger (so each
+fire also computes the job's next fire time, as agentcron advances ``nextRunAt``). Lateness =
+EVENT_JOB_EXECUTED time - scheduled_run_time, dropped = EVENT_JOB_MISSED. The other trigger's
+APScheduler rounds are printed too, for reference. ``--schedule date`` makes the due tasks one-shot dates
+and the baseline date jobs (APScheduler's cheapest path: no next fire time, the fired job is removed).
+Also: lateness of 1,000 due tasks with 1,000,000 idle tasks stored vs with none.
 One discarded warm-up round of 500 runs each before measuring; each size runs ``--rounds`` times (default
 3) for both schedulers and the median round is printed (agentcron: by p99 lateness, APScheduler: by rate).
 
     python bench/scheduler.py [--sizes 1000,10000,100000] [--backend sqlite|postgres|both] [--idle 1000000]
-                              [--rounds 3]
+                              [--rounds 3] [--schedule cron|date]
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
@@ -60,10 +64,16 @@ def pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(len(values) * p))]
 
 
-async def load(store: Store, n_due: int, n_idle: int, t0: int, now: int) -> str:
+def one_shot(ms: int) -> str:
+    """The schedule text of a one-shot date task due at ``ms``."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000))
+
+
+async def load(store: Store, n_due: int, n_idle: int, t0: int, now: int, schedule: str = "cron") -> str:
     account = await store.create_account("bench", now)
     bot_id = ids.new_id(now)
     due_cron = f"{time.gmtime(t0 / 1000).tm_min} {time.gmtime(t0 / 1000).tm_hour} * * *"
+    due_schedule = due_cron if schedule == "cron" else one_shot(t0)
     rows: list[tuple[Any, ...]] = []
     async with store.db.tx(write=True) as tx:
         await tx.execute(
@@ -88,7 +98,7 @@ async def load(store: Store, n_due: int, n_idle: int, t0: int, now: int) -> str:
                 account,
                 f"t{i}",
                 bot_id,
-                due_cron if due else "0 0 1 1 *",
+                due_schedule if due else "0 0 1 1 *",
                 t0 if due else t0 + 86_400_000 * 30,
                 created,
             )
@@ -112,7 +122,9 @@ async def settle_after_load(store: Store) -> None:
             await tx.execute(f"VACUUM ANALYZE {table}")
 
 
-async def run_agentcron(url: str, n: int, n_idle: int = 0, label: str = "", rounds: int = 1) -> Result:
+async def run_agentcron(
+    url: str, n: int, n_idle: int = 0, label: str = "", rounds: int = 1, schedule: str = "cron"
+) -> Result:
     """Load once, then fire the N due tasks ``rounds`` times (each round re-arms them one minute later);
     the round with the median p99 lateness is reported (single runs of small N are noisy)."""
     settings = Settings(
@@ -127,11 +139,13 @@ async def run_agentcron(url: str, n: int, n_idle: int = 0, label: str = "", roun
     wall = time.time_ns() // 1_000_000
     t0 = (wall // 60_000 + 1) * 60_000  # next minute boundary (a cron slot)
     t_load = time.perf_counter()
-    await load(store, n, n_idle, t0, wall)
+    await load(store, n, n_idle, t0, wall, schedule)
     await settle_after_load(store)
     load_s = time.perf_counter() - t_load
     async with store.db.tx() as tx:
-        due_ids = [r["id"] for r in await tx.fetch("SELECT id FROM tasks WHERE next_run_at = $1", t0)]
+        due = await tx.fetch("SELECT id, schedule FROM tasks WHERE next_run_at = $1", t0)
+    due_ids = [r["id"] for r in due]
+    due_schedule = due[0]["schedule"] if due else ""
     await store.close()
     results: list[Result] = []
     for r in range(rounds):
@@ -141,8 +155,12 @@ async def run_agentcron(url: str, n: int, n_idle: int = 0, label: str = "", roun
             async with store.db.tx(write=True) as tx:
                 for i in range(0, len(due_ids), 1000):
                     chunk = due_ids[i : i + 1000]
-                    marks = ", ".join(f"${k + 2}" for k in range(len(chunk)))
-                    await tx.execute(f"UPDATE tasks SET next_run_at = $1 WHERE id IN ({marks})", slot, *chunk)
+                    marks = ", ".join(f"${k + 3}" for k in range(len(chunk)))
+                    # A one-shot task is re-armed by moving its date (its next run was cleared by firing).
+                    again = due_schedule if schedule == "cron" else one_shot(slot)
+                    await tx.execute(
+                        f"UPDATE tasks SET next_run_at = $1, schedule = $2 WHERE id IN ({marks})", slot, again, *chunk
+                    )
         # Shift the clock so that the slot comes 2 s from now, whatever the loading took.
         clock = OffsetClock(slot - 2000 - time.time_ns() // 1_000_000)
         ctx = AppContext(settings=settings, store=store, clock=clock)
@@ -184,7 +202,9 @@ async def _round_result(url: str, n: int, slot: int, label: str) -> Result:
     return Result(name, n, len(late) / span, pct(late, 0.5), pct(late, 0.99), max(late, default=0), dropped)
 
 
-def run_apscheduler(n: int) -> Result:
+def run_apscheduler(n: int, trigger: str = "cron") -> Result:
+    """``trigger``: "cron" (daily, at the instant's hour, minute and second: the agentcron workload) or
+    "date" (one-shot)."""
     from datetime import datetime, timedelta
 
     from apscheduler.events import EVENT_JOB_EXECUTED, EVENT_JOB_MISSED
@@ -215,16 +235,25 @@ def run_apscheduler(n: int) -> Result:
     sched = BackgroundScheduler()
     sched.add_listener(listener, EVENT_JOB_EXECUTED | EVENT_JOB_MISSED)
     sched.start(paused=True)
-    # Due 2 s after the last job is added (adding runs at ~30-40k jobs/s here).
-    run_at = datetime.now().astimezone() + timedelta(seconds=2 + n / 10_000)
+    # Due 2 s after the last job is added, on a whole second (the cron trigger's resolution).
+    run_at = (datetime.now().astimezone() + timedelta(seconds=3 + n / 5_000)).replace(microsecond=0)
     for _ in range(n):
-        sched.add_job(noop, "date", run_date=run_at)
+        if trigger == "cron":
+            sched.add_job(noop, "cron", hour=run_at.hour, minute=run_at.minute, second=run_at.second)
+        else:
+            sched.add_job(noop, "date", run_date=run_at)
     sched.resume()
     done.wait(120 + n / 1000)
     sched.shutdown(wait=False)
     span = max(late, default=0) / 1000 or 1
     return Result(
-        "APScheduler 3.x", n, len(late) / span, pct(late, 0.5), pct(late, 0.99), max(late, default=0), missed[0]
+        f"APScheduler 3.x {trigger}",
+        n,
+        len(late) / span,
+        pct(late, 0.5),
+        pct(late, 0.99),
+        max(late, default=0),
+        missed[0],
     )
 
 
@@ -246,13 +275,15 @@ async def drop_pg(name: str) -> None:
     await conn.close()
 
 
-async def agentcron_run(backend: str, n: int, n_idle: int = 0, label: str = "", rounds: int = 1) -> Result:
+async def agentcron_run(
+    backend: str, n: int, n_idle: int = 0, label: str = "", rounds: int = 1, schedule: str = "cron"
+) -> Result:
     if backend == "sqlite":
         with tempfile.TemporaryDirectory() as d:
-            return await run_agentcron(f"sqlite:///{d}/bench.db", n, n_idle, label, rounds)
+            return await run_agentcron(f"sqlite:///{d}/bench.db", n, n_idle, label, rounds, schedule)
     url, name = await pg_database()
     try:
-        return await run_agentcron(url, n, n_idle, label, rounds)
+        return await run_agentcron(url, n, n_idle, label, rounds, schedule)
     finally:
         await drop_pg(name)
 
@@ -274,24 +305,37 @@ def main() -> None:
     ap.add_argument("--idle", type=int, default=1_000_000, help="idle tasks for the storage-size check (0: skip)")
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--rounds", type=int, default=3, help="rounds per size and scheduler; the median round is printed")
+    ap.add_argument(
+        "--schedule",
+        default="cron",
+        choices=["cron", "date"],
+        help="the due tasks' schedule: a daily cron (default) or a one-shot date; APScheduler's baseline "
+        "uses the same trigger",
+    )
     args = ap.parse_args()
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     # Warm-up, discarded: both schedulers are measured as they run in a long-lived process (code paths
     # imported and exercised once), not on this process's first pass through them.
     if not args.no_baseline:
         run_apscheduler(500)
+        run_apscheduler(500, "date")
     for b in backends:
         asyncio.run(agentcron_run(b, 500))
     for n in [int(x) for x in args.sizes.split(",")]:
         base = None
         if not args.no_baseline:
-            # APScheduler's rate swings 2-5x between runs here (its threads and the GIL): the median round.
-            aps = sorted((run_apscheduler(n) for _ in range(args.rounds)), key=lambda r: r.fires_per_s)
-            base = aps[len(aps) // 2]
-            show([base], None)
-            print(f"  (APScheduler rounds: {', '.join(f'{r.fires_per_s:,.0f}' for r in aps)} fires/s)", flush=True)
+            # APScheduler's rate swings between runs here (its threads and the GIL): the median round.
+            other = "date" if args.schedule == "cron" else "cron"
+            for trigger in (other, args.schedule):
+                aps = sorted((run_apscheduler(n, trigger) for _ in range(args.rounds)), key=lambda r: r.fires_per_s)
+                base = aps[len(aps) // 2]
+                show([base], None)
+                rates = ", ".join(f"{r.fires_per_s:,.0f}" for r in aps)
+                print(f"  (APScheduler {trigger} rounds: {rates} fires/s)", flush=True)
+            # base is now the round of the same trigger as the agentcron tasks: the ratio printed.
         for b in backends:
-            show([asyncio.run(agentcron_run(b, n, rounds=args.rounds))], base)
+            result = asyncio.run(agentcron_run(b, n, rounds=args.rounds, schedule=args.schedule))
+            show([replace(result, name=f"{result.name} {args.schedule}")], base)
     if args.idle:
         for b in backends:
             small = asyncio.run(agentcron_run(b, 1000, 0, f"{b} 1k due, 0 idle", rounds=5))
