@@ -4,6 +4,7 @@ concurrent settles of one task, and a claim in flight while the scheduler dispat
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Any
 
 import asyncpg
@@ -12,7 +13,7 @@ import pytest
 from agentcron import ids
 from agentcron.clock import FakeClock
 from agentcron.config import Settings
-from agentcron.engine.runner import BasicRunner
+from agentcron.engine.runner import BasicRunner, RunResult
 from agentcron.scheduler import Scheduler
 from agentcron.store.base import Store, open_store
 from agentcron.store.runs import Finished, RunStore
@@ -299,6 +300,84 @@ async def test_cancel_previous_never_runs_two_at_once(pg_url: str) -> None:
         running = int(row["n"]) if row else 0
         assert running == 1, f"{running} runs of a cancelPrevious task running at once"
         worker.cancel_local(list(worker.running))
+    finally:
+        await other.close()
+        await store.close()
+
+
+class _GatedRunner:
+    """A bot that finishes when the test opens its execution's gate."""
+
+    def __init__(self) -> None:
+        self.gates: dict[str, asyncio.Event] = {}
+
+    async def run(self, job: Any, emit: Any) -> RunResult:
+        await self.gates.setdefault(job.execution_id, asyncio.Event()).wait()
+        return RunResult("success", f"done {job.execution_id}")
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def _waiting(conn: asyncpg.Connection, n: int) -> bool:
+    """Whether ``n`` backends of this database wait on a lock."""
+    sql = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    return int(await conn.fetchval(sql)) == n
+
+
+async def _eventually(check: Any, seconds: float = 10) -> None:
+    for _ in range(int(seconds / 0.01)):
+        if await check():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not reached in time")
+
+
+async def test_two_outcome_batches_are_written_at_once_and_settle_their_shared_task(pg_url: str) -> None:
+    """On PostgreSQL a worker writes up to two outcome batches at once (recording one at a time was the
+    fire rate's bottleneck). Here both wait on the same task row, held by another transaction: both
+    are in flight together, the heartbeat renews the third run without touching either batch (it would
+    wait on their rows), and once the row is free the task ends idle with both outcomes recorded."""
+    store = await open_store(pg_url)
+    other = await asyncpg.connect(pg_url)
+    try:
+        now = ms("2026-06-01T10:00:00Z")
+        acc = await store.create_account("a", now)
+        bot = await make_bot(store, acc, now)
+        tid = await make_task(store, acc, now, "quarterhourly", bot_id=bot, overlap_policy="allow")
+        e1, e2, e3 = await _running_executions(store, acc, tid, 3, now)
+        async with store.db.tx(write=True) as tx:  # back to the queue, for this worker to claim
+            await tx.execute("UPDATE task_executions SET state = 'queued', status = 'idle', attempt = 0")
+        runner = _GatedRunner()
+        worker = Worker(RunStore(store), Settings(worker_concurrency=10), FakeClock(now + 1000), runner, "w1")
+        assert await worker.claim_once(now + 1000) == 3
+        tx1 = other.transaction()
+        await tx1.start()
+        await other.execute("SELECT 1 FROM tasks WHERE id = $1 FOR UPDATE", tid)
+        flushes = []
+        for e in (e1, e2):
+            runner.gates.setdefault(e, asyncio.Event()).set()
+            await _eventually(lambda: _true(len(worker.done) == 1))
+            flushes.append(asyncio.ensure_future(worker.flush(now + 2000)))
+            await _eventually(functools.partial(_waiting, other, len(flushes)))  # waits on the task row
+        assert not any(f.done() for f in flushes)
+        assert await asyncio.wait_for(worker.heartbeat_once(now + 3000), 5) == set()
+        await tx1.commit()
+        assert [await asyncio.wait_for(f, 10) for f in flushes] == [1, 1]
+        async with store.db.tx() as tx:
+            row = await tx.fetchrow("SELECT status, outcome FROM tasks WHERE id = $1", tid)
+            states = {
+                r["id"]: r["state"]
+                for r in await tx.fetch("SELECT id, state FROM task_executions WHERE task_id = $1", tid)
+            }
+        assert row is not None and (row["status"], row["outcome"]) == ("running", "success")  # e3 still runs
+        assert states == {e1: "done", e2: "done", e3: "running"}
+        runner.gates.setdefault(e3, asyncio.Event()).set()
+        await worker.drain()
+        async with store.db.tx() as tx:
+            row = await tx.fetchrow("SELECT status FROM tasks WHERE id = $1", tid)
+        assert row is not None and row["status"] == "idle"
     finally:
         await other.close()
         await store.close()
