@@ -65,3 +65,22 @@ async def executions(store: Store, account: str, task_id: str) -> list[dict[str,
 
     rows = await store.list_page(EXECUTION, account, ListQuery(take=100, order="asc"), parent_id=task_id)
     return [EXECUTION.to_wire(r) for r in rows]
+
+
+async def conversation_messages(store: Store, conversation_id: str) -> list[tuple[str, str]]:
+    """(type, text) of a conversation's messages, oldest first."""
+    async with store.db.tx() as tx:
+        rows = await tx.fetch(
+            "SELECT type, text FROM messages WHERE conversation_id = $1 ORDER BY created_at, id", conversation_id
+        )
+    return [(r["type"], r["text"]) for r in rows]
+
+
+async def execution_usage(store: Store, execution_id: str) -> tuple[int, int, int]:
+    """(input tokens, output tokens, model requests) recorded on an execution."""
+    async with store.db.tx() as tx:
+        row = await tx.fetchrow(
+            "SELECT input_tokens, output_tokens, model_requests FROM task_executions WHERE id = $1", execution_id
+        )
+    assert row is not None
+    return int(row["input_tokens"]), int(row["output_tokens"]), int(row["model_requests"])

@@ -24,7 +24,7 @@ from agentcron.store.base import open_store
 from agentcron.store.runs import Claimed, RunStore
 from agentcron.worker import Worker
 from tests.fake_openai import FakeOpenAI
-from tests.runs_helpers import executions, make_bot, make_task, ms
+from tests.runs_helpers import conversation_messages, execution_usage, executions, make_bot, make_task, ms
 
 pytestmark = pytest.mark.anyio
 
@@ -251,6 +251,10 @@ async def test_worker_cancel_and_time_limit_with_the_agent_runner(tmp_path: Path
         assert time.monotonic() - t0 < 2.0
         (ex2,) = await executions(store, acc, tid2)
         assert ex2["outcome"] == "failure" and "sessionDuration (300 ms)" in ex2["summary"]
+        said = await conversation_messages(store, ex2["conversationId"])
+        assert said[0][0] == "user" and any(t == "activity" and x.startswith("called wait") for t, x in said)
+        input_tokens, output_tokens, requests = await execution_usage(store, ex2["id"])
+        assert input_tokens > 0 and output_tokens > 0 and requests == 1  # the model call before the tool
 
         # a finishing run stores its outcome, summary and token counts
         quick = await make_bot(store, acc, now, [{"type": "time"}])

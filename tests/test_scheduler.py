@@ -16,7 +16,7 @@ from agentcron.store.base import Store, open_store
 from agentcron.store.resources import TASK
 from agentcron.store.runs import Finished, NewExecution, RunStore
 from agentcron.worker import Worker
-from tests.runs_helpers import executions, make_bot, make_task, ms, task
+from tests.runs_helpers import conversation_messages, executions, make_bot, make_task, ms, task
 
 pytestmark = pytest.mark.anyio
 MIN = 60_000
@@ -264,6 +264,22 @@ async def test_session_duration_ends_a_run_with_a_summary_naming_it(store: Store
     await worker.drain()
     (ex,) = await executions(store, acc, tid)
     assert ex["outcome"] == "failure" and "sessionDuration (100 ms)" in ex["summary"]
+
+
+async def test_a_run_ended_by_its_time_limit_keeps_its_conversation_so_far(store: Store) -> None:
+    now = ms("2026-06-01T10:00:30Z")
+    acc = await _account(store, now)
+    bot = await make_bot(store, acc, now, [{"type": "time"}, {"type": "wait", "config": {"seconds": 30}}])
+    tid = await make_task(store, acc, now, "quarterhourly", bot_id=bot, name="Check", session_duration=100)
+    clock = FakeClock(ms("2026-06-01T10:15:00Z"))
+    await _scheduler(store, clock).run_until_idle(clock.now_ms())
+    worker = Worker(RunStore(store), Settings(), clock, BasicRunner(), "w1")
+    await worker.claim_once(clock.now_ms())
+    await worker.drain()
+    (ex,) = await executions(store, acc, tid)
+    assert ex["outcome"] == "failure" and "sessionDuration (100 ms)" in ex["summary"]
+    (user, activity) = await conversation_messages(store, ex["conversationId"])
+    assert user == ("user", "Check") and activity[0] == "activity" and activity[1].startswith("time is ")
 
 
 async def test_graceful_release_requeues_and_another_worker_resumes(store: Store) -> None:

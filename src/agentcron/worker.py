@@ -192,7 +192,10 @@ class Worker:
                 self.running.pop(job.execution_id, None)
                 raise
             asyncio.current_task().uncancel()  # type: ignore[union-attr]  # our own limit: record it
-            result = RunResult("failure", f"Run ended: it exceeded its {run.expired}.")
+            summary = f"Run ended: it exceeded its {run.expired}."
+            # Keep what the run did until then: its conversation so far, and the tokens it used.
+            partial = job.partial or RunResult("failure", "")
+            result = replace(partial, outcome="failure", summary=summary)
         except Exception as e:  # a runner bug must not take the worker down; record it on the run
             log.exception("execution %s failed", job.execution_id)
             result = RunResult("failure", f"Run failed: {type(e).__name__}: {e}")

@@ -20,6 +20,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import logging
@@ -325,6 +326,16 @@ class AgentRunner:
             with capture_run_messages() as captured:
                 try:
                     result = await agent.run(instruction, usage_limits=UsageLimits(request_limit=limit))
+                except asyncio.CancelledError:  # cancelled, or its time limit: leave what it did so far
+                    job.partial = RunResult(
+                        "failure",
+                        "",
+                        conversation(captured),
+                        state.input_tokens,
+                        state.output_tokens,
+                        state.requests,
+                    )
+                    raise
                 except UsageLimitExceeded:
                     return await self._fail(
                         emit,

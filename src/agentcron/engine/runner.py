@@ -2,7 +2,9 @@
 
 A `Runner` turns a claimed execution into a `RunResult`. It must be cancellable at any await point
 (cancel and time limits arrive as `asyncio.CancelledError`), and must not write the execution's outcome
-itself: the worker records it, fenced on the lease.
+itself: the worker records it, fenced on the lease. As a cancellation passes through it, a runner should
+leave what the run did so far in ``job.partial`` (messages, tokens): a run ended by its time limit is
+recorded with it.
 """
 
 from __future__ import annotations
@@ -62,27 +64,31 @@ class BasicRunner:
             return RunResult("failure", "The task has no bot: set botId to run it.")
         instruction = instruction_of(job.task)
         notes: list[str] = []
-        for i, ability in enumerate(abilities_of(job.bot)):
-            config = ability.get("config") or {}
-            kind = str(ability.get("type"))
-            op = {
-                "id": f"{job.execution_id}-{i}",
-                "action": {
-                    "id": f"ability-{i}",
-                    "kind": "function",
-                    "name": ability.get("name") or kind,
-                    "input": config,
-                },
-            }
-            await emit("operationBegin", op)
-            if kind == "wait":
-                seconds = float(config.get("seconds", 1))
-                await asyncio.sleep(max(0.0, seconds))
-                notes.append(f"waited {seconds:g} s")
-            elif kind == "time":
-                tz = ZoneInfo(str(config.get("timezone") or "UTC"))
-                notes.append(f"time is {datetime.now(UTC).astimezone(tz).isoformat(timespec='seconds')}")
-            await emit("operationEnd", {**op, "result": notes[-1] if notes else None})
+        try:
+            for i, ability in enumerate(abilities_of(job.bot)):
+                config = ability.get("config") or {}
+                kind = str(ability.get("type"))
+                op = {
+                    "id": f"{job.execution_id}-{i}",
+                    "action": {
+                        "id": f"ability-{i}",
+                        "kind": "function",
+                        "name": ability.get("name") or kind,
+                        "input": config,
+                    },
+                }
+                await emit("operationBegin", op)
+                if kind == "wait":
+                    seconds = float(config.get("seconds", 1))
+                    await asyncio.sleep(max(0.0, seconds))
+                    notes.append(f"waited {seconds:g} s")
+                elif kind == "time":
+                    tz = ZoneInfo(str(config.get("timezone") or "UTC"))
+                    notes.append(f"time is {datetime.now(UTC).astimezone(tz).isoformat(timespec='seconds')}")
+                await emit("operationEnd", {**op, "result": notes[-1] if notes else None})
+        except asyncio.CancelledError:  # cancelled, or its time limit: leave what it did so far
+            job.partial = RunResult("failure", "", [("user", instruction), *(("activity", n) for n in notes)])
+            raise
         summary = f"Completed task '{job.task.get('name') or job.task['id']}'" + (
             f" ({'; '.join(notes)})" if notes else ""
         )

@@ -17,11 +17,14 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentcron import ids
 from agentcron.store.base import Store
 from agentcron.store.db import Row, Tx, any_of, list_param
+
+if TYPE_CHECKING:
+    from agentcron.engine.runner import RunResult
 
 HOUR_MS = 3_600_000
 
@@ -116,6 +119,9 @@ class Claimed:
     task: Row
     bot: Row | None
     conversation_id: str
+    #: What the run did before it was cancelled (messages, token usage), left by its runner as the
+    #: cancellation passes through it: a run ended by its time limit is recorded with it.
+    partial: RunResult | None = None
 
 
 @dataclass(slots=True)
