@@ -23,6 +23,7 @@ from agentcron.scheduler import Scheduler
 from agentcron.store.base import open_store
 from agentcron.store.runs import Claimed, RunStore
 from agentcron.worker import Worker
+from tests.dns import fake_dns
 from tests.fake_openai import FakeOpenAI
 from tests.runs_helpers import conversation_messages, execution_usage, executions, make_bot, make_task, ms
 
@@ -313,3 +314,20 @@ async def test_redirects_to_private_addresses_are_refused() -> None:
                 client, "GET", f"{site.url}/missing", net.AllowList.parse(["127.0.0.1"]), max_bytes=3
             )
             assert (resp.status_code, body, cut) == (404, b"not", True)
+
+
+async def test_a_request_tries_each_checked_address_of_its_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Requests go to the addresses checked for them (never resolved again), in the resolver's order:
+    one that refuses the connection is followed by the next."""
+    import httpx
+
+    fake_dns(monkeypatch, "site.pinned.test", ["127.0.0.2", "127.0.0.1"])  # nothing listens on the first
+    async with FakeOpenAI() as site:
+        port = httpx.URL(site.url).port
+        async with httpx.AsyncClient() as client:
+            allow = net.AllowList.parse(["127.0.0.0/8"])
+            resp, body, _ = await net.send(
+                client, "GET", f"http://site.pinned.test:{port}/missing", allow, max_bytes=99
+            )
+    assert resp.status_code == 404 and body.startswith(b"not")
+    assert resp.request.headers["Host"] == f"site.pinned.test:{port}"

@@ -3,7 +3,8 @@
 
 Stdio servers start only when their program is in ``Settings.mcp_stdio_allow``, and get a sanitized
 environment (PATH, HOME, ... plus ``config.env``). HTTP servers are checked against the outbound allow
-list when the run connects. A server's tool errors are reported to the model as failed tool results.
+list when the run connects, and every request to them (redirect hops included) goes to the address that
+was checked (see `net.pin`). A server's tool errors are reported to the model as failed tool results.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx2
 from fastmcp.client.transports import StdioTransport, StreamableHttpTransport
 from pydantic_ai.mcp import MCPToolset
 from pydantic_ai.toolsets import AbstractToolset, WrapperToolset
@@ -51,6 +53,40 @@ class _CheckedHTTP(WrapperToolset[Any]):
         return self
 
 
+class _PinnedTransport(httpx2.AsyncBaseTransport):
+    """Sends each request to the address its host was checked at (`net.pin`), so a DNS answer that
+    changes after the check cannot take the MCP client into a private network. The MCP client follows
+    redirects itself; each hop is a new request through here, checked again."""
+
+    def __init__(self, allow: net.AllowList) -> None:
+        self.allow = allow
+        self.inner = httpx2.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        url = request.url
+        addresses, host_header, extensions = await net.pin(url.scheme, url.host, url.port, self.allow)
+        request.headers["Host"] = host_header
+        request.extensions = {**request.extensions, **extensions}
+        for i, addr in enumerate(addresses):  # the next address only when this one refused the connection
+            request.url = url.copy_with(host=addr)
+            try:
+                return await self.inner.handle_async_request(request)
+            except httpx2.ConnectError:
+                if i == len(addresses) - 1:
+                    raise
+        raise AssertionError("unreachable: resolve_all_checked returns at least one address")
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def _pinned_client_factory(allow: net.AllowList) -> Any:
+    def factory(**kwargs: Any) -> httpx2.AsyncClient:
+        return httpx2.AsyncClient(transport=_PinnedTransport(allow), **kwargs)
+
+    return factory
+
+
 def mcp_toolset(label: str, config: dict[str, Any], prefix: str | None, env: ToolEnv) -> AbstractToolset[Any]:
     timeout = config.get("timeout", DEFAULT_TIMEOUT_S)
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
@@ -84,7 +120,9 @@ def mcp_toolset(label: str, config: dict[str, Any], prefix: str | None, env: Too
         headers = config.get("headers") or {}
         if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
             raise AbilityConfigError(f"ability {label}: config.headers must be an object of strings")
-        transport = StreamableHttpTransport(url, headers=dict(headers) or None)
+        transport = StreamableHttpTransport(
+            url, headers=dict(headers) or None, httpx_client_factory=_pinned_client_factory(env.allow)
+        )
         inner = MCPToolset(
             transport, tool_error_behavior="failed", read_timeout=float(timeout), init_timeout=float(timeout)
         )

@@ -62,6 +62,12 @@ def is_public(address: IPAddress) -> bool:
 
 async def resolve_checked(host: str, port: int, allow: AllowList) -> IPAddress:
     """The first address of ``host``, after checking that every one it resolves to may be reached."""
+    return (await resolve_all_checked(host, port, allow))[0]
+
+
+async def resolve_all_checked(host: str, port: int, allow: AllowList) -> list[IPAddress]:
+    """Every address ``host`` resolves to, in the resolver's order, after checking that each may be
+    reached. Raises `BlockedAddress`."""
     addresses: list[IPAddress] = []
     try:
         addresses.append(ipaddress.ip_address(host))
@@ -84,24 +90,23 @@ async def resolve_checked(host: str, port: int, allow: AllowList) -> IPAddress:
                 f"{host} resolves to {addr}, a private, loopback or link-local address "
                 "(allow it with AGENTCRON_HTTP_ALLOW)"
             )
-    return addresses[0]
+    return addresses
 
 
-async def _pinned(url: httpx.URL, allow: AllowList) -> tuple[httpx.URL, dict[str, str], dict[str, Any]]:
-    """(URL to send to, extra headers, request extensions) with the host replaced by a checked address."""
-    if url.scheme not in ("http", "https"):
-        raise BlockedAddress(f"only http and https URLs are allowed, not {url.scheme or 'a relative URL'!r}")
-    host = url.host
+async def pin(scheme: str, host: str, port: int | None, allow: AllowList) -> tuple[list[str], str, dict[str, Any]]:
+    """Check where a request to ``scheme://host:port`` would go and pin it there: (the addresses to try
+    in order instead of ``host``, the Host header, request extensions (TLS server name)). Sending to
+    those addresses, never resolving ``host`` again, is what keeps a DNS answer that changes between
+    the check and the connection (DNS rebinding) out of private networks. Raises `BlockedAddress`."""
+    if scheme not in ("http", "https"):
+        raise BlockedAddress(f"only http and https URLs are allowed, not {scheme or 'a relative URL'!r}")
     if not host:
-        raise BlockedAddress(f"{url} has no host")
-    port = url.port or (443 if url.scheme == "https" else 80)
-    addr = await resolve_checked(host, port, allow)
+        raise BlockedAddress("the URL has no host")
+    addresses = await resolve_all_checked(host, port or (443 if scheme == "https" else 80), allow)
     bracketed = f"[{host}]" if ":" in host else host
-    host_header = bracketed if url.port is None else f"{bracketed}:{url.port}"
-    extensions: dict[str, Any] = {}
-    if url.scheme == "https":
-        extensions["sni_hostname"] = host
-    return url.copy_with(host=str(addr)), {"Host": host_header}, extensions
+    host_header = bracketed if port is None else f"{bracketed}:{port}"
+    extensions: dict[str, Any] = {"sni_hostname": host} if scheme == "https" else {}
+    return [str(a) for a in addresses], host_header, extensions
 
 
 async def send(
@@ -118,15 +123,21 @@ async def send(
     to ``max_bytes`` and whether the body was cut there."""
     target = httpx.URL(url)
     for _ in range(MAX_REDIRECTS + 1):
-        pinned, extra, extensions = await _pinned(target, allow)
-        request = client.build_request(
-            method,
-            pinned,
-            headers={**(headers or {}), **extra},
-            json=json,
-            extensions=extensions,
-        )
-        response = await client.send(request, stream=True, follow_redirects=False)
+        addresses, host_header, extensions = await pin(target.scheme, target.host, target.port, allow)
+        for i, addr in enumerate(addresses):  # the next address only when this one refused the connection
+            request = client.build_request(
+                method,
+                target.copy_with(host=addr),
+                headers={**(headers or {}), "Host": host_header},
+                json=json,
+                extensions=extensions,
+            )
+            try:
+                response = await client.send(request, stream=True, follow_redirects=False)
+                break
+            except httpx.ConnectError:
+                if i == len(addresses) - 1:
+                    raise
         try:
             if response.is_redirect and "location" in response.headers:
                 target = httpx.URL(urljoin(str(target), response.headers["location"]))
