@@ -84,3 +84,22 @@ async def execution_usage(store: Store, execution_id: str) -> tuple[int, int, in
         )
     assert row is not None
     return int(row["input_tokens"]), int(row["output_tokens"]), int(row["model_requests"])
+
+
+async def running_executions(store: Store, acc: str, tid: str, n: int, now: int) -> list[str]:
+    """``n`` executions of the task, running under attempt 1, created (and slotted) at now, now + 1, ..."""
+    out = []
+    async with store.db.tx(write=True) as tx:
+        for i in range(n):
+            e = ids.new_id(now + i)
+            await tx.execute(
+                "INSERT INTO task_executions (id, account_id, task_id, name, description, status, outcome, "
+                "state, kind, scheduled_for, attempt, created_at, updated_at) "
+                "VALUES ($1, $2, $3, 't', '', 'running', 'pending', 'running', 'schedule', $4, 1, $4, $4)",
+                e,
+                acc,
+                tid,
+                now + i,
+            )
+            out.append(e)
+    return out

@@ -18,27 +18,9 @@ from agentcron.scheduler import Scheduler
 from agentcron.store.base import Store, open_store
 from agentcron.store.runs import Finished, RunStore
 from agentcron.worker import Worker
-from tests.runs_helpers import make_bot, make_task, ms
+from tests.runs_helpers import make_bot, make_task, ms, running_executions
 
 pytestmark = pytest.mark.anyio
-
-
-async def _running_executions(store: Store, acc: str, tid: str, n: int, now: int) -> list[str]:
-    out = []
-    async with store.db.tx(write=True) as tx:
-        for i in range(n):
-            e = ids.new_id(now + i)
-            await tx.execute(
-                "INSERT INTO task_executions (id, account_id, task_id, name, description, status, outcome, "
-                "state, kind, scheduled_for, attempt, created_at, updated_at) "
-                "VALUES ($1, $2, $3, 't', '', 'running', 'pending', 'running', 'schedule', $4, 1, $4, $4)",
-                e,
-                acc,
-                tid,
-                now + i,
-            )
-            out.append(e)
-    return out
 
 
 async def test_concurrent_settles_of_one_task_leave_it_idle(pg_url: str) -> None:
@@ -48,7 +30,7 @@ async def test_concurrent_settles_of_one_task_leave_it_idle(pg_url: str) -> None
         now = ms("2026-06-01T10:00:00Z")
         acc = await store.create_account("a", now)
         tid = await make_task(store, acc, now, "quarterhourly", overlap_policy="allow", status="running")
-        e1, e2 = await _running_executions(store, acc, tid, 2, now)
+        e1, e2 = await running_executions(store, acc, tid, 2, now)
         # Another worker's finish of e1, caught between its settle and its commit: it has marked e1 done
         # and settled the task while e2 still looked running to it.
         tx1 = other.transaction()
@@ -114,7 +96,7 @@ async def test_an_outcome_the_database_refuses_does_not_hold_the_batch_hostage(p
         now = ms("2026-06-01T10:00:00Z")
         acc = await store.create_account("a", now)
         tid = await make_task(store, acc, now, "quarterhourly", overlap_policy="allow", status="running")
-        good, bad = await _running_executions(store, acc, tid, 2, now)
+        good, bad = await running_executions(store, acc, tid, 2, now)
         conv_good, conv_bad = ids.new_id(now), ids.new_id(now)
         async with store.db.tx(write=True) as tx:
             for c in (conv_good, conv_bad):
@@ -346,7 +328,7 @@ async def test_two_outcome_batches_are_written_at_once_and_settle_their_shared_t
         acc = await store.create_account("a", now)
         bot = await make_bot(store, acc, now)
         tid = await make_task(store, acc, now, "quarterhourly", bot_id=bot, overlap_policy="allow")
-        e1, e2, e3 = await _running_executions(store, acc, tid, 3, now)
+        e1, e2, e3 = await running_executions(store, acc, tid, 3, now)
         async with store.db.tx(write=True) as tx:  # back to the queue, for this worker to claim
             await tx.execute("UPDATE task_executions SET state = 'queued', status = 'idle', attempt = 0")
         runner = _GatedRunner()
@@ -378,6 +360,113 @@ async def test_two_outcome_batches_are_written_at_once_and_settle_their_shared_t
         async with store.db.tx() as tx:
             row = await tx.fetchrow("SELECT status FROM tasks WHERE id = $1", tid)
         assert row is not None and row["status"] == "idle"
+    finally:
+        await other.close()
+        await store.close()
+
+
+async def _two_claimed(store: Store, now: int) -> tuple[Worker, _GatedRunner, list[str], list[str]]:
+    """Two tasks, one queued execution each, both claimed by a worker whose bots wait for their gates:
+    (worker, runner, task ids, execution ids)."""
+    acc = await store.create_account("a", now)
+    bot = await make_bot(store, acc, now)
+    tasks = [await make_task(store, acc, now, "quarterhourly", bot_id=bot) for _ in range(2)]
+    execs = [(await running_executions(store, acc, t, 1, now))[0] for t in tasks]
+    async with store.db.tx(write=True) as tx:  # back to the queue, for this worker to claim
+        await tx.execute("UPDATE task_executions SET state = 'queued', status = 'idle', attempt = 0")
+    runner = _GatedRunner()
+    worker = Worker(RunStore(store), Settings(worker_concurrency=10), FakeClock(now + 1000), runner, "w1")
+    assert await worker.claim_once(now + 1000) == 2
+    return worker, runner, tasks, execs
+
+
+async def test_shutdown_keeps_the_outcome_of_a_batch_another_lane_is_writing(pg_url: str) -> None:
+    """Shutdown flushes on a lane of its own; the completer's batch, still in flight on the other, must
+    commit before the loops are cancelled and the rest released: else a run that succeeded is rolled
+    back, requeued and run again elsewhere."""
+    store = await open_store(pg_url)
+    other = await asyncpg.connect(pg_url)
+    try:
+        now = ms("2026-06-01T10:00:00Z")
+        worker, runner, (t1, _), (e1, e2) = await _two_claimed(store, now)
+        worker.start()
+        tx1 = other.transaction()  # another transaction holds t1's row for a moment
+        await tx1.start()
+        await other.execute("SELECT 1 FROM tasks WHERE id = $1 FOR UPDATE", t1)
+        runner.gates.setdefault(e1, asyncio.Event()).set()
+        await _eventually(functools.partial(_waiting, other, 1))  # the completer's flush of e1 waits on it
+        runner.gates.setdefault(e2, asyncio.Event()).set()
+        await _eventually(lambda: _true(len(worker.done) == 1))  # e2 finished, waiting for a flush
+        asyncio.get_running_loop().call_later(0.5, lambda: asyncio.ensure_future(tx1.commit()))
+        await asyncio.wait_for(worker.shutdown(2000), 10)
+        async with store.db.tx() as tx:
+            rows = await tx.fetch("SELECT id, state, outcome FROM task_executions")
+        assert {r["id"]: (r["state"], r["outcome"]) for r in rows} == {
+            e1: ("done", "success"),
+            e2: ("done", "success"),
+        }
+    finally:
+        await other.close()
+        await store.close()
+
+
+async def test_drain_waits_for_a_batch_another_lane_is_writing(pg_url: str) -> None:
+    """Runs being written by another flush are still listed as running: `drain` must wait for that
+    write, not spin on flushes that find nothing to do (that froze the event loop)."""
+    store = await open_store(pg_url)
+    other = await asyncpg.connect(pg_url)
+    try:
+        now = ms("2026-06-01T10:00:00Z")
+        worker, runner, (t1, _), execs = await _two_claimed(store, now)
+        for e in execs:
+            runner.gates.setdefault(e, asyncio.Event()).set()
+        await _eventually(lambda: _true(len(worker.done) == 2))
+        tx1 = other.transaction()
+        await tx1.start()
+        await other.execute("SELECT 1 FROM tasks WHERE id = $1 FOR UPDATE", t1)
+        in_flight = asyncio.ensure_future(worker.flush(now + 2000))
+        await _eventually(functools.partial(_waiting, other, 1))
+        flushes = 0
+        real_flush = worker.flush
+
+        async def counted(at: int) -> int:
+            nonlocal flushes
+            flushes += 1
+            assert flushes < 1000, "drain spins instead of waiting for the batch in flight"
+            return await real_flush(at)
+
+        worker.flush = counted  # type: ignore[method-assign]
+        asyncio.get_running_loop().call_later(0.3, lambda: asyncio.ensure_future(tx1.commit()))
+        await asyncio.wait_for(worker.drain(), 10)
+        assert await in_flight == 2 and not worker.running
+    finally:
+        await other.close()
+        await store.close()
+
+
+async def test_a_flush_takes_no_batch_while_the_heartbeat_renews(pg_url: str) -> None:
+    """The heartbeat renews finished runs not yet recorded too; a flush that took them meanwhile would
+    lock the same rows as the renewal, in another order (a deadlock). It waits for the renewal."""
+    store = await open_store(pg_url)
+    other = await asyncpg.connect(pg_url)
+    try:
+        now = ms("2026-06-01T10:00:00Z")
+        worker, runner, _, (e1, e2) = await _two_claimed(store, now)
+        runner.gates.setdefault(e1, asyncio.Event()).set()
+        await _eventually(lambda: _true(len(worker.done) == 1))
+        tx1 = other.transaction()  # holds e2's row: the renewal waits on it
+        await tx1.start()
+        await other.execute("SELECT 1 FROM task_executions WHERE id = $1 FOR UPDATE", e2)
+        renewal = asyncio.ensure_future(worker.heartbeat_once(now + 2000))
+        await _eventually(functools.partial(_waiting, other, 1))
+        flush = asyncio.ensure_future(worker.flush(now + 2000))
+        await asyncio.sleep(0.1)
+        assert not flush.done() and len(worker.done) == 1  # e1 not taken while the renewal runs
+        await tx1.commit()
+        assert await asyncio.wait_for(renewal, 10) == set()
+        assert await asyncio.wait_for(flush, 10) == 1
+        runner.gates.setdefault(e2, asyncio.Event()).set()
+        await worker.drain()
     finally:
         await other.close()
         await store.close()

@@ -16,7 +16,7 @@ from agentcron.store.base import Store, open_store
 from agentcron.store.resources import TASK
 from agentcron.store.runs import Finished, NewExecution, RunStore
 from agentcron.worker import Worker
-from tests.runs_helpers import conversation_messages, executions, make_bot, make_task, ms, task
+from tests.runs_helpers import conversation_messages, executions, make_bot, make_task, ms, running_executions, task
 
 pytestmark = pytest.mark.anyio
 MIN = 60_000
@@ -444,3 +444,17 @@ async def test_sqlite_summary_with_a_lone_surrogate_does_not_poison_the_row(sqli
         await executions(store, acc, tid)  # listing the task's executions must still work
     finally:
         await store.close()
+
+
+async def test_the_latest_recorded_finish_keeps_the_task_outcome(store: Store) -> None:
+    """Two runs of one task (overlapPolicy allow) recorded by two batches that commit in the other
+    order: the task keeps the outcome and lastRunAt of the later one."""
+    now = ms("2026-06-01T10:00:00Z")
+    acc = await _account(store, now)
+    tid = await make_task(store, acc, now, "quarterhourly", overlap_policy="allow", status="running")
+    e1, e2 = await running_executions(store, acc, tid, 2, now)
+    runs = RunStore(store)
+    assert await runs.finish([Finished(e2, 1, tid, "failure", "later", account_id=acc)], now + 20) == [e2]
+    assert await runs.finish([Finished(e1, 1, tid, "success", "earlier", account_id=acc)], now + 10) == [e1]
+    t = await task(store, acc, tid)
+    assert t is not None and (t["status"], t["outcome"], t["lastRunAt"]) == ("idle", "failure", now + 20)

@@ -93,8 +93,10 @@ class Worker:
         self.wake = asyncio.Event()
         self._done_event = asyncio.Event()
         self._room = asyncio.Event()  # set whenever capacity may have grown (see `wait_for_room`)
-        self._writing = asyncio.Semaphore(FLUSH_LANES_PG if runs.pg else 1)
+        self._lanes = FLUSH_LANES_PG if runs.pg else 1
+        self._writing = asyncio.Semaphore(self._lanes)
         self._recording: set[str] = set()  # ids in the batches being written by `flush`
+        self._renewing = asyncio.Lock()  # held by `heartbeat_once` while it renews leases
         self._reserved = 0
         self._active = 0  # run tasks not yet ended (see `active`)
         self.stopping = False
@@ -239,6 +241,9 @@ class Worker:
         without its messages. When every run fails alone too (the database is away), all are kept for
         the completer to retry."""
         async with self._writing:
+            if self._renewing.locked():  # wait for the heartbeat's renewal (see `heartbeat_once`)
+                async with self._renewing:
+                    pass
             if not self.done:
                 return 0
             batch, self.done = self.done, []
@@ -265,6 +270,13 @@ class Worker:
                 self._room.set()
             return len(recorded)
 
+    async def _writes_done(self) -> None:
+        """Wait until no flush is writing (each lane taken once, then handed back)."""
+        for _ in range(self._lanes):
+            await self._writing.acquire()
+        for _ in range(self._lanes):
+            self._writing.release()
+
     async def _finish_one_by_one(self, batch: list[Finished], now: int) -> list[str]:
         recorded: list[str] = []
         refused: list[Finished] = []
@@ -287,8 +299,11 @@ class Worker:
         # completer may lag, and a lapsed lease would let the reaper turn a success into "worker lost".
         # Runs being recorded right now are left out: that transaction holds their rows, and on
         # PostgreSQL locking the same rows in another order could deadlock; disjoint sets cannot.
+        # While it renews, no flush takes a new batch (`_renewing`): such a batch could hold rows it is
+        # renewing, and the two statements could lock them in different orders.
         leases = sorted((e, r.job.attempt) for e, r in self.running.items() if e not in self._recording)
-        lost = await self.runs.heartbeat(leases, now, self.settings.lease_ms)
+        async with self._renewing:
+            lost = await self.runs.heartbeat(leases, now, self.settings.lease_ms)
         self.cancel_local(lost)
         return lost
 
@@ -309,6 +324,8 @@ class Worker:
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
             await self.flush(self.clock.now_ms())
+            if self._recording:  # another flush writes runs still listed in `running`: wait for it to end
+                await self._writes_done()
 
     # -- loops ------------------------------------------------------------------------------------------
 
@@ -363,6 +380,11 @@ class Worker:
             await asyncio.wait(pending, timeout=grace_ms / 1000)
         with contextlib.suppress(Exception):
             await self.flush(self.clock.now_ms())
+        # A batch another lane (the completer, a tick) is writing is still listed in `running`: let it
+        # commit before the loops are cancelled, or `release` below would requeue runs that succeeded.
+        await self._writes_done()
+        with contextlib.suppress(Exception):
+            await self.flush(self.clock.now_ms())  # what such a batch put back, had it failed
         leftover = [(e, r.job.attempt) for e, r in self.running.items()]
         for r in self.running.values():
             _cancel(r)

@@ -501,8 +501,13 @@ class RunStore:
             rows = [(t, outcome, "running" if t in busy else "idle") for t, outcome in chunk]
             cte, args = self._values("v", [("id", "text"), ("outcome", "text"), ("status", "text")], rows, first=2)
             settled = await tx.fetch(
-                f"WITH {cte} UPDATE tasks SET status = v.status, outcome = COALESCE(v.outcome, tasks.outcome), "
-                "last_run_at = CASE WHEN v.outcome IS NULL THEN tasks.last_run_at ELSE $1 END "
+                # The latest recorded finish keeps the task's outcome: two batches (two lanes, two workers)
+                # may commit in the other order than they were recorded in.
+                f"WITH {cte} UPDATE tasks SET status = v.status, "
+                "outcome = CASE WHEN v.outcome IS NULL OR tasks.last_run_at > $1 THEN tasks.outcome "
+                "ELSE v.outcome END, "
+                "last_run_at = CASE WHEN v.outcome IS NULL OR tasks.last_run_at > $1 THEN tasks.last_run_at "
+                "ELSE $1 END "
                 "FROM v WHERE tasks.id = v.id RETURNING tasks.id, tasks.status, tasks.deleted_at",
                 now,
                 *args,
