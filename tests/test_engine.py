@@ -242,6 +242,14 @@ async def test_worker_cancel_and_time_limit_with_the_agent_runner(tmp_path: Path
         assert time.monotonic() - started < 1.0
         (ex,) = await executions(store, acc, tid)
         assert (ex["status"], ex["outcome"]) == ("canceled", "failure")
+        # what it did until the cancel is kept: its conversation so far and the tokens it used
+        await worker.drain()
+        said = await conversation_messages(store, ex["conversationId"])
+        assert said[0][0] == "user" and any(t == "activity" and x.startswith("called wait") for t, x in said)
+        input_tokens, output_tokens, requests = await execution_usage(store, ex["id"])
+        assert input_tokens > 0 and output_tokens > 0 and requests == 1
+        (ex,) = await executions(store, acc, tid)
+        assert (ex["status"], ex["outcome"], ex["summary"]) == ("canceled", "failure", "Task execution canceled")
 
         # sessionDuration ends a run stuck in a tool, and the worker records it with the agent's conversation
         tid2 = await make_task(store, acc, now, "quarterhourly", bot_id=bot, session_duration=300)

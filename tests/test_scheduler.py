@@ -458,3 +458,46 @@ async def test_the_latest_recorded_finish_keeps_the_task_outcome(store: Store) -
     assert await runs.finish([Finished(e1, 1, tid, "success", "earlier", account_id=acc)], now + 10) == [e1]
     t = await task(store, acc, tid)
     assert t is not None and (t["status"], t["outcome"], t["lastRunAt"]) == ("idle", "failure", now + 20)
+
+
+async def test_a_cancelled_run_keeps_its_conversation_so_far_once(store: Store) -> None:
+    """A cancelled run's partial conversation is written under the cancel (fenced on the attempt, once);
+    a run handed back to the queue by a shutdown writes none."""
+    now = ms("2026-06-01T10:00:30Z")
+    acc = await _account(store, now)
+    bot = await make_bot(store, acc, now, [{"type": "time"}, {"type": "wait", "config": {"seconds": 30}}])
+    tid = await make_task(store, acc, now, "quarterhourly", bot_id=bot, name="Check")
+    clock = FakeClock(ms("2026-06-01T10:15:00Z"))
+    await _scheduler(store, clock).run_until_idle(clock.now_ms())
+    runs = RunStore(store)
+    worker = Worker(runs, Settings(), clock, BasicRunner(), "w1")
+    await worker.claim_once(clock.now_ms())
+    (run,) = worker.running.values()
+    await asyncio.sleep(0.05)  # inside the wait
+    async with store.db.tx(write=True) as tx:
+        canceled = await runs.cancel(tx, tid, clock.now_ms())
+    worker.cancel_local(canceled)
+    assert run.task is not None
+    with pytest.raises(asyncio.CancelledError):
+        await run.task
+    await worker.drain()
+    (ex,) = await executions(store, acc, tid)
+    assert (ex["status"], ex["summary"]) == ("canceled", "Task execution canceled")
+    (user, activity) = await conversation_messages(store, ex["conversationId"])
+    assert user == ("user", "Check") and activity[1].startswith("time is ")
+    again = Finished(ex["id"], 1, tid, "failure", "", messages=[("user", "again")], account_id=acc)
+    assert not await runs.keep_canceled(again, clock.now_ms())  # once only
+    assert not await runs.keep_canceled(replace(again, attempt=2), clock.now_ms())  # another attempt
+    assert len(await conversation_messages(store, ex["conversationId"])) == 2
+
+    # a shutdown hands its runs back to the queue: they were not cancelled, nothing is kept
+    clock.advance(15 * 60_000)
+    await _scheduler(store, clock).run_until_idle(clock.now_ms())
+    await worker.claim_once(clock.now_ms())
+    await asyncio.sleep(0.05)
+    (released,) = [e for e in await executions(store, acc, tid) if e["id"] != ex["id"]]
+    await worker.shutdown(grace_ms=10)
+    async with store.db.tx() as tx:
+        row = await tx.fetchrow("SELECT state FROM task_executions WHERE id = $1", released["id"])
+    assert row is not None and row["state"] == "queued"
+    assert await conversation_messages(store, released["conversationId"]) == []

@@ -97,6 +97,8 @@ class Worker:
         self._writing = asyncio.Semaphore(self._lanes)
         self._recording: set[str] = set()  # ids in the batches being written by `flush`
         self._renewing = asyncio.Lock()  # held by `heartbeat_once` while it renews leases
+        self._side_writes: set[asyncio.Task[bool]] = set()  # see `_keep_canceled`
+        self._releasing = False  # shutdown is handing the runs left back to the queue
         self._reserved = 0
         self._active = 0  # run tasks not yet ended (see `active`)
         self.stopping = False
@@ -190,8 +192,11 @@ class Worker:
             result = await self.runner.run(job, self._emitter(job))
         except asyncio.CancelledError:
             if run.expired is None:
-                # Cancelled through the API (already recorded) or lease lost: nothing to write.
+                # Cancelled through the API (its outcome already recorded), lease lost or shut down: the
+                # outcome is not ours to write. What the run did until then is kept for a cancel.
                 self.running.pop(job.execution_id, None)
+                if job.partial is not None and not self._releasing:
+                    self._keep_canceled(job)
                 raise
             asyncio.current_task().uncancel()  # type: ignore[union-attr]  # our own limit: record it
             summary = f"Run ended: it exceeded its {run.expired}."
@@ -221,6 +226,32 @@ class Worker:
             )
         )
         self._done_event.set()
+
+    def _keep_canceled(self, job: Claimed) -> None:
+        """Write a cancelled run's partial result in the background (`RunStore.keep_canceled` decides
+        whether it was a cancel); `drain` and `shutdown` wait for these writes."""
+        assert job.partial is not None
+        p = job.partial
+        partial = Finished(
+            job.execution_id,
+            job.attempt,
+            job.task["id"],
+            "failure",
+            "",
+            input_tokens=p.input_tokens,
+            output_tokens=p.output_tokens,
+            model_requests=p.model_requests,
+            messages=p.messages,
+            account_id=job.account_id,
+        )
+        write = asyncio.get_running_loop().create_task(self.runs.keep_canceled(partial, self.clock.now_ms()))
+        self._side_writes.add(write)
+        write.add_done_callback(self._side_write_done)
+
+    def _side_write_done(self, write: asyncio.Task[bool]) -> None:
+        self._side_writes.discard(write)
+        if not write.cancelled() and write.exception() is not None:
+            log.error("keeping a cancelled run's conversation failed", exc_info=write.exception())
 
     def _emitter(self, job: Claimed) -> Emit:
         events = self.events
@@ -326,6 +357,8 @@ class Worker:
             await self.flush(self.clock.now_ms())
             if self._recording:  # another flush writes runs still listed in `running`: wait for it to end
                 await self._writes_done()
+        if self._side_writes:
+            await asyncio.gather(*self._side_writes, return_exceptions=True)
 
     # -- loops ------------------------------------------------------------------------------------------
 
@@ -385,7 +418,10 @@ class Worker:
         await self._writes_done()
         with contextlib.suppress(Exception):
             await self.flush(self.clock.now_ms())  # what such a batch put back, had it failed
+        if self._side_writes:
+            await asyncio.wait(self._side_writes, timeout=5)
         leftover = [(e, r.job.attempt) for e, r in self.running.items()]
+        self._releasing = True
         for r in self.running.values():
             _cancel(r)
         for loop in self._loops:

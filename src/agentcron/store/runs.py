@@ -150,6 +150,16 @@ def _without_nul(r: Finished) -> Finished:
     )
 
 
+def _message_rows(results: Iterable[Finished], now: int) -> list[tuple[Any, ...]]:
+    """Rows of the ``messages`` table for the results' conversations, created at now, now + 1, ..."""
+    rows: list[tuple[Any, ...]] = []
+    for r in results:
+        if r.conversation_id:
+            for i, (kind, text) in enumerate(r.messages):
+                rows.append((ids.new_id(now + i), r.account_id, r.conversation_id, kind, text, now + i, now))
+    return rows
+
+
 class RunStore:
     """Execution-side queries over a `Store`. All methods take ``now`` (epoch ms) from the caller."""
 
@@ -460,17 +470,34 @@ class RunStore:
                     *args,
                 )
                 recorded.extend(by_id[r["id"]] for r in rows)
-            messages: list[tuple[Any, ...]] = []
-            for r in recorded:
-                if r.conversation_id:
-                    for i, (kind, text) in enumerate(r.messages):
-                        messages.append(
-                            (ids.new_id(now + i), r.account_id, r.conversation_id, kind, text, now + i, now)
-                        )
-            await self._insert_many(tx, "messages", _MESSAGE_COLUMNS, messages)
+            await self._insert_many(tx, "messages", _MESSAGE_COLUMNS, _message_rows(recorded, now))
             last: dict[str, Finished] = {r.task_id: r for r in recorded}
             await self._settle_tasks(tx, [(t, r.outcome) for t, r in last.items()], now)
         return [r.execution_id for r in recorded]
+
+    async def keep_canceled(self, partial: Finished, now: int) -> bool:
+        """What a cancelled run did before its cancel: its token usage and its conversation so far
+        (``partial.messages``). Written only while the execution is still the cancelled attempt
+        (``(id, attempt)``, status ``canceled``) with no usage recorded: a run reaped, released or
+        finished otherwise is left alone, and a second call writes nothing. Returns whether it wrote."""
+        partial = _without_nul(partial)
+        async with self.db.tx(write=True) as tx:
+            row = await tx.fetchrow(
+                "UPDATE task_executions SET input_tokens = $3, output_tokens = $4, model_requests = $5 "
+                "WHERE id = $1 AND attempt = $2 AND state = 'done' AND status = 'canceled' "
+                "AND model_requests = 0 AND NOT EXISTS (SELECT 1 FROM messages m "
+                "WHERE m.conversation_id = task_executions.conversation_id) RETURNING conversation_id",
+                partial.execution_id,
+                partial.attempt,
+                partial.input_tokens,
+                partial.output_tokens,
+                partial.model_requests,
+            )
+            if row is None:
+                return False
+            kept = replace(partial, conversation_id=row["conversation_id"])
+            await self._insert_many(tx, "messages", _MESSAGE_COLUMNS, _message_rows([kept], now))
+        return True
 
     async def _settle_tasks(self, tx: Tx, outcomes: Sequence[tuple[str, str | None]], now: int) -> None:
         """After executions of these tasks left ``running``: status back to idle unless another still runs,
