@@ -20,8 +20,9 @@ _counter = itertools.count(secrets.randbelow(36**4))
 # ~10x cheaper than a urandom call per id.
 _rng = random.Random(os.urandom(16))
 _fingerprint = ""
-_last_ms = -1
-_last_prefix = ""
+#: "c" + time part, per instant: ids are minted for a few instants at a time (a batch's messages use now,
+#: now + 1, ...), so one cached instant would be recomputed on nearly every call
+_prefixes: dict[int, str] = {}
 
 
 def _b36(n: int, width: int) -> str:
@@ -49,17 +50,19 @@ def new_id(at_ms: int | None = None) -> str:
     ``at_ms`` is the creation instant the id embeds (default: now). Rows store exactly this instant as
     ``created_at``, so an id alone is a complete pagination cursor (see `id_time`).
     """
-    global _last_ms, _last_prefix
     ms = time.time_ns() // 1_000_000 if at_ms is None else at_ms
-    if ms != _last_ms:
-        _last_ms, _last_prefix = ms, "c" + _b36(ms, 8)
+    prefix = _prefixes.get(ms)
+    if prefix is None:
+        if len(_prefixes) >= 64:  # bounded: instants go by
+            _prefixes.clear()
+        prefix = _prefixes[ms] = "c" + _b36(ms, 8)
     # The counter (4 digits) and random (8 digits) parts, two digits per table lookup, unrolled: this is
     # the hot path of firing (4 ids per run), where the generic `_b36` loop cost 8-15% of a no-op run.
     c = next(_counter) % 1679616
     hi, lo = divmod(_rng.getrandbits(41) % 2821109907456, 1679616)
     return "".join(
         (
-            _last_prefix,
+            prefix,
             _PAIRS[c // 1296],
             _PAIRS[c % 1296],
             _fingerprint,
