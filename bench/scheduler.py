@@ -152,12 +152,12 @@ async def run_agentcron(
         slot = t0 + r * 60_000
         store = await open_store(url, run_migrations=False)
         if r:
+            # A one-shot task is re-armed by moving its date (its next run was cleared by firing).
+            again = due_schedule if schedule == "cron" else one_shot(slot)
             async with store.db.tx(write=True) as tx:
                 for i in range(0, len(due_ids), 1000):
                     chunk = due_ids[i : i + 1000]
                     marks = ", ".join(f"${k + 3}" for k in range(len(chunk)))
-                    # A one-shot task is re-armed by moving its date (its next run was cleared by firing).
-                    again = due_schedule if schedule == "cron" else one_shot(slot)
                     await tx.execute(
                         f"UPDATE tasks SET next_run_at = $1, schedule = $2 WHERE id IN ({marks})", slot, again, *chunk
                     )

@@ -316,6 +316,25 @@ async def _eventually(check: Any, seconds: float = 10) -> None:
     raise AssertionError("condition not reached in time")
 
 
+async def _claimed(
+    store: Store, now: int, runs_per_task: tuple[int, ...], **task_cols: Any
+) -> tuple[Worker, _GatedRunner, list[str], list[str]]:
+    """Tasks with ``runs_per_task`` queued executions each, all claimed by a worker whose bots wait for
+    their gates: (worker, runner, task ids, execution ids in task order)."""
+    acc = await store.create_account("a", now)
+    bot = await make_bot(store, acc, now)
+    tasks = [await make_task(store, acc, now, "quarterhourly", bot_id=bot, **task_cols) for _ in runs_per_task]
+    execs = [
+        e for t, n in zip(tasks, runs_per_task, strict=True) for e in await running_executions(store, acc, t, n, now)
+    ]
+    async with store.db.tx(write=True) as tx:  # back to the queue, for this worker to claim
+        await tx.execute("UPDATE task_executions SET state = 'queued', status = 'idle', attempt = 0")
+    runner = _GatedRunner()
+    worker = Worker(RunStore(store), Settings(worker_concurrency=10), FakeClock(now + 1000), runner, "w1")
+    assert await worker.claim_once(now + 1000) == len(execs)
+    return worker, runner, tasks, execs
+
+
 async def test_two_outcome_batches_are_written_at_once_and_settle_their_shared_task(pg_url: str) -> None:
     """On PostgreSQL a worker writes up to two outcome batches at once (recording one at a time was the
     fire rate's bottleneck). Here both wait on the same task row, held by another transaction: both
@@ -325,15 +344,7 @@ async def test_two_outcome_batches_are_written_at_once_and_settle_their_shared_t
     other = await asyncpg.connect(pg_url)
     try:
         now = ms("2026-06-01T10:00:00Z")
-        acc = await store.create_account("a", now)
-        bot = await make_bot(store, acc, now)
-        tid = await make_task(store, acc, now, "quarterhourly", bot_id=bot, overlap_policy="allow")
-        e1, e2, e3 = await running_executions(store, acc, tid, 3, now)
-        async with store.db.tx(write=True) as tx:  # back to the queue, for this worker to claim
-            await tx.execute("UPDATE task_executions SET state = 'queued', status = 'idle', attempt = 0")
-        runner = _GatedRunner()
-        worker = Worker(RunStore(store), Settings(worker_concurrency=10), FakeClock(now + 1000), runner, "w1")
-        assert await worker.claim_once(now + 1000) == 3
+        worker, runner, (tid,), (e1, e2, e3) = await _claimed(store, now, (3,), overlap_policy="allow")
         tx1 = other.transaction()
         await tx1.start()
         await other.execute("SELECT 1 FROM tasks WHERE id = $1 FOR UPDATE", tid)
@@ -365,21 +376,6 @@ async def test_two_outcome_batches_are_written_at_once_and_settle_their_shared_t
         await store.close()
 
 
-async def _two_claimed(store: Store, now: int) -> tuple[Worker, _GatedRunner, list[str], list[str]]:
-    """Two tasks, one queued execution each, both claimed by a worker whose bots wait for their gates:
-    (worker, runner, task ids, execution ids)."""
-    acc = await store.create_account("a", now)
-    bot = await make_bot(store, acc, now)
-    tasks = [await make_task(store, acc, now, "quarterhourly", bot_id=bot) for _ in range(2)]
-    execs = [(await running_executions(store, acc, t, 1, now))[0] for t in tasks]
-    async with store.db.tx(write=True) as tx:  # back to the queue, for this worker to claim
-        await tx.execute("UPDATE task_executions SET state = 'queued', status = 'idle', attempt = 0")
-    runner = _GatedRunner()
-    worker = Worker(RunStore(store), Settings(worker_concurrency=10), FakeClock(now + 1000), runner, "w1")
-    assert await worker.claim_once(now + 1000) == 2
-    return worker, runner, tasks, execs
-
-
 async def test_shutdown_keeps_the_outcome_of_a_batch_another_lane_is_writing(pg_url: str) -> None:
     """Shutdown flushes on a lane of its own; the completer's batch, still in flight on the other, must
     commit before the loops are cancelled and the rest released: else a run that succeeded is rolled
@@ -388,7 +384,7 @@ async def test_shutdown_keeps_the_outcome_of_a_batch_another_lane_is_writing(pg_
     other = await asyncpg.connect(pg_url)
     try:
         now = ms("2026-06-01T10:00:00Z")
-        worker, runner, (t1, _), (e1, e2) = await _two_claimed(store, now)
+        worker, runner, (t1, _), (e1, e2) = await _claimed(store, now, (1, 1))
         worker.start()
         tx1 = other.transaction()  # another transaction holds t1's row for a moment
         await tx1.start()
@@ -417,7 +413,7 @@ async def test_drain_waits_for_a_batch_another_lane_is_writing(pg_url: str) -> N
     other = await asyncpg.connect(pg_url)
     try:
         now = ms("2026-06-01T10:00:00Z")
-        worker, runner, (t1, _), execs = await _two_claimed(store, now)
+        worker, runner, (t1, _), execs = await _claimed(store, now, (1, 1))
         for e in execs:
             runner.gates.setdefault(e, asyncio.Event()).set()
         await _eventually(lambda: _true(len(worker.done) == 2))
@@ -451,7 +447,7 @@ async def test_a_flush_takes_no_batch_while_the_heartbeat_renews(pg_url: str) ->
     other = await asyncpg.connect(pg_url)
     try:
         now = ms("2026-06-01T10:00:00Z")
-        worker, runner, _, (e1, e2) = await _two_claimed(store, now)
+        worker, runner, _, (e1, e2) = await _claimed(store, now, (1, 1))
         runner.gates.setdefault(e1, asyncio.Event()).set()
         await _eventually(lambda: _true(len(worker.done) == 1))
         tx1 = other.transaction()  # holds e2's row: the renewal waits on it

@@ -58,6 +58,23 @@ def run_deadline(task: dict[str, object]) -> tuple[float, str]:
     return mt / 1000, f"maxTime ({mt} ms)"
 
 
+def _finished(job: Claimed, result: RunResult) -> Finished:
+    """What the worker records of ``job``'s run."""
+    return Finished(
+        job.execution_id,
+        job.attempt,
+        job.task["id"],
+        result.outcome,
+        result.summary,
+        input_tokens=result.input_tokens,
+        output_tokens=result.output_tokens,
+        model_requests=result.model_requests,
+        messages=result.messages,
+        account_id=job.account_id,
+        conversation_id=job.conversation_id,
+    )
+
+
 def _cancel(run: _Running) -> None:
     if run.timer is not None:
         run.timer.cancel()
@@ -210,40 +227,14 @@ class Worker:
             self._ended(run)
             if run.timer is not None:
                 run.timer.cancel()
-        self.done.append(
-            Finished(
-                job.execution_id,
-                job.attempt,
-                job.task["id"],
-                result.outcome,
-                result.summary,
-                input_tokens=result.input_tokens,
-                output_tokens=result.output_tokens,
-                model_requests=result.model_requests,
-                messages=result.messages,
-                account_id=job.account_id,
-                conversation_id=job.conversation_id,
-            )
-        )
+        self.done.append(_finished(job, result))
         self._done_event.set()
 
     def _keep_canceled(self, job: Claimed) -> None:
         """Write a cancelled run's partial result in the background (`RunStore.keep_canceled` decides
         whether it was a cancel); `drain` and `shutdown` wait for these writes."""
         assert job.partial is not None
-        p = job.partial
-        partial = Finished(
-            job.execution_id,
-            job.attempt,
-            job.task["id"],
-            "failure",
-            "",
-            input_tokens=p.input_tokens,
-            output_tokens=p.output_tokens,
-            model_requests=p.model_requests,
-            messages=p.messages,
-            account_id=job.account_id,
-        )
+        partial = _finished(job, job.partial)
         write = asyncio.get_running_loop().create_task(self.runs.keep_canceled(partial, self.clock.now_ms()))
         self._side_writes.add(write)
         write.add_done_callback(self._side_write_done)

@@ -67,14 +67,12 @@ class _PinnedTransport(httpx2.AsyncBaseTransport):
         addresses, host_header, extensions = await net.pin(url.scheme, url.host, url.port, self.allow)
         request.headers["Host"] = host_header
         request.extensions = {**request.extensions, **extensions}
-        for i, addr in enumerate(addresses):  # the next address only when this one refused the connection
+
+        async def send_to(addr: str) -> httpx2.Response:
             request.url = url.copy_with(host=addr)
-            try:
-                return await self.inner.handle_async_request(request)
-            except httpx2.ConnectError:
-                if i == len(addresses) - 1:
-                    raise
-        raise AssertionError("unreachable: resolve_all_checked returns at least one address")
+            return await self.inner.handle_async_request(request)
+
+        return await net.in_order(addresses, send_to, httpx2.ConnectError)
 
     async def aclose(self) -> None:
         await self.inner.aclose()

@@ -9,14 +9,17 @@ connect cannot reach an internal address. Redirects are followed by hand, each h
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urljoin
 
 import httpx
+
+T = TypeVar("T")
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 MAX_REDIRECTS = 5
@@ -109,6 +112,32 @@ async def pin(scheme: str, host: str, port: int | None, allow: AllowList) -> tup
     return [str(a) for a in addresses], host_header, extensions
 
 
+async def in_order(addresses: Sequence[str], send: Callable[[str], Awaitable[T]], refused: type[Exception]) -> T:
+    """``send`` to each pinned address in turn until one takes the connection: the next one is tried only
+    when ``refused`` (the client's connect error, raised before anything was sent) comes back."""
+    for addr in addresses[:-1]:
+        try:
+            return await send(addr)
+        except refused:
+            continue
+    return await send(addresses[-1])
+
+
+async def _send_to(
+    client: httpx.AsyncClient,
+    method: str,
+    target: httpx.URL,
+    headers: dict[str, str],
+    json: Any,
+    extensions: dict[str, Any],
+    addr: str,
+) -> httpx.Response:
+    """Send to ``target`` at the address ``addr`` (streamed, redirects not followed)."""
+    pinned = target.copy_with(host=addr)
+    request = client.build_request(method, pinned, headers=headers, json=json, extensions=extensions)
+    return await client.send(request, stream=True, follow_redirects=False)
+
+
 async def send(
     client: httpx.AsyncClient,
     method: str,
@@ -124,20 +153,9 @@ async def send(
     target = httpx.URL(url)
     for _ in range(MAX_REDIRECTS + 1):
         addresses, host_header, extensions = await pin(target.scheme, target.host, target.port, allow)
-        for i, addr in enumerate(addresses):  # the next address only when this one refused the connection
-            request = client.build_request(
-                method,
-                target.copy_with(host=addr),
-                headers={**(headers or {}), "Host": host_header},
-                json=json,
-                extensions=extensions,
-            )
-            try:
-                response = await client.send(request, stream=True, follow_redirects=False)
-                break
-            except httpx.ConnectError:
-                if i == len(addresses) - 1:
-                    raise
+        pinned = {**(headers or {}), "Host": host_header}
+        send_to = functools.partial(_send_to, client, method, target, pinned, json, extensions)
+        response = await in_order(addresses, send_to, httpx.ConnectError)
         try:
             if response.is_redirect and "location" in response.headers:
                 target = httpx.URL(urljoin(str(target), response.headers["location"]))
