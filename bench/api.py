@@ -215,8 +215,8 @@ async def create_secret(url: str) -> tuple[str, str]:
     store = await open_store(url, run_migrations=False, pool_size=2)
     try:
         now = int(time.time() * 1000)
-        account_id = await store.create_account("bench", now - 3_600_000)
-        return account_id, await store.create_token(account_id, now - 3_600_000)
+        account_id = await store.accounts.create_account("bench", now - 3_600_000)
+        return account_id, await store.accounts.create_token(account_id, now - 3_600_000)
     finally:
         await store.close()
 

@@ -50,7 +50,8 @@ import msgspec
 from _common import free_port, pg_admin, pin
 
 from agentcron.clock import SystemClock
-from agentcron.events import EventBus
+from agentcron.config import Settings
+from agentcron.events import open_event_bus
 from agentcron.store.base import open_store
 from agentcron.store.migrate import migrate
 
@@ -401,7 +402,7 @@ async def count_events(url: str, task_id: str) -> int:
 async def persist_events(url: str, account_id: str, task_id: str, n: int) -> None:
     store = await open_store(url, run_migrations=False, pool_size=2)
     try:
-        bus = EventBus(store, SystemClock(), url)
+        bus = open_event_bus(store, SystemClock(), Settings())
         data = {"id": "x", "action": {"id": "ability-0", "kind": "function", "name": "time", "input": {}}}
         for _ in range(n):
             await bus.publish(account_id, task_id, None, "operationEnd", data)
@@ -413,8 +414,8 @@ async def create_secret(url: str) -> tuple[str, str]:
     store = await open_store(url, run_migrations=False, pool_size=2)
     try:
         now = int(time.time() * 1000)
-        account_id = await store.create_account("bench-events", now)
-        return account_id, await store.create_token(account_id, now)
+        account_id = await store.accounts.create_account("bench-events", now)
+        return account_id, await store.accounts.create_token(account_id, now)
     finally:
         await store.close()
 

@@ -36,11 +36,10 @@ from typing import Any
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
 
 from agentcron import ids
-from agentcron.api.context import AppContext
 from agentcron.clock import OffsetClock
 from agentcron.config import Settings
-from agentcron.engine.runner import BasicRunner
-from agentcron.runtime import Roles
+from agentcron.engine.basic import BasicRunner
+from agentcron.runtime import Services
 from agentcron.store.base import Store, open_store
 
 PG_URL = os.environ.get("AGENTCRON_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -70,7 +69,7 @@ def one_shot(ms: int) -> str:
 
 
 async def load(store: Store, n_due: int, n_idle: int, t0: int, now: int, schedule: str = "cron") -> str:
-    account = await store.create_account("bench", now)
+    account = await store.accounts.create_account("bench", now)
     bot_id = ids.new_id(now)
     due_cron = f"{time.gmtime(t0 / 1000).tm_min} {time.gmtime(t0 / 1000).tm_hour} * * *"
     due_schedule = due_cron if schedule == "cron" else one_shot(t0)
@@ -113,7 +112,7 @@ async def load(store: Store, n_due: int, n_idle: int, t0: int, now: int, schedul
 async def settle_after_load(store: Store) -> None:
     """Reach steady state before measuring: the bulk load's WAL is checkpointed (SQLite) and statistics
     are fresh (PostgreSQL), as on a service that has been running for a while."""
-    if store.dialect == "sqlite":
+    if store.db.sql.name == "sqlite":
         store.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[attr-defined]
         store.db.conn.execute("ANALYZE")  # type: ignore[attr-defined]
         return
@@ -163,9 +162,8 @@ async def run_agentcron(
                     )
         # Shift the clock so that the slot comes 2 s from now, whatever the loading took.
         clock = OffsetClock(slot - 2000 - time.time_ns() // 1_000_000)
-        ctx = AppContext(settings=settings, store=store, clock=clock)
         # The no-op bot runs through BasicRunner: this measures scheduling and durable bookkeeping, not a model.
-        roles = Roles(ctx, BasicRunner())
+        roles = await Services.build(settings, clock, BasicRunner(), store=store)
         await roles.start()
         deadline = time.monotonic() + 120 + n / 500
         while time.monotonic() < deadline:

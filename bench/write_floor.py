@@ -29,8 +29,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
 from scheduler import pct, run_apscheduler
 
 from agentcron import ids
-from agentcron.store.db import SQLiteDatabase
 from agentcron.store.migrate import migrate
+from agentcron.store.sqlite import SQLiteDatabase
 
 BATCH = 1000
 

@@ -134,8 +134,8 @@ def new_account(db_url: str, name: str = "acct") -> str:
     async def run() -> str:
         s = await open_store(db_url, run_migrations=False)
         try:
-            account_id = await s.create_account(name, int(time.time() * 1000))
-            return await s.create_token(account_id, int(time.time() * 1000))
+            account_id = await s.accounts.create_account(name, int(time.time() * 1000))
+            return await s.accounts.create_token(account_id, int(time.time() * 1000))
         finally:
             await s.close()
 

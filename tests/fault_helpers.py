@@ -186,7 +186,7 @@ def make_account(db_url: str) -> str:
     async def run() -> str:
         store = await open_store(db_url, run_migrations=False, pool_size=1)
         try:
-            return await store.create_account("faults", now_ms())
+            return await store.accounts.create_account("faults", now_ms())
         finally:
             await store.close()
 

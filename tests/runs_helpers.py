@@ -6,9 +6,21 @@ from datetime import datetime
 from typing import Any
 
 from agentcron import ids
+from agentcron.clock import Clock
+from agentcron.config import Settings
+from agentcron.domain import Finished, PlannedRun, RunKind
+from agentcron.engine.basic import BasicRunner
+from agentcron.engine.runner import Runner
+from agentcron.events import open_event_bus
+from agentcron.janitor import Janitor
+from agentcron.scheduler import Scheduler
+from agentcron.signals import Signals
 from agentcron.slots import next_slot
 from agentcron.store.base import Store
 from agentcron.store.resources import BOT, EXECUTION, TASK, json_in
+from agentcron.store.rows import task_config
+from agentcron.store.settle import cancel_runs
+from agentcron.worker import Worker
 
 
 def ms(iso: str) -> int:
@@ -103,3 +115,48 @@ async def running_executions(store: Store, acc: str, tid: str, n: int, now: int)
             )
             out.append(e)
     return out
+
+
+def make_worker(
+    store: Store, clock: Clock, settings: Settings | None = None, worker_id: str = "w1", runner: Runner | None = None
+) -> Worker:
+    """A worker of this process on ``store`` (a no-op `BasicRunner` unless given), not started."""
+    settings = settings or Settings()
+    return Worker(
+        store.runs,
+        settings,
+        clock,
+        runner or BasicRunner(),
+        open_event_bus(store, clock, settings),
+        Signals(),
+        store.caps.concurrent_writes,
+        worker_id,
+    )
+
+
+def make_scheduler(
+    store: Store, clock: Clock, settings: Settings | None = None, local: Worker | None = None
+) -> Scheduler:
+    return Scheduler(store, settings or Settings(), clock, Signals(), local)
+
+
+def make_janitor(store: Store, clock: Clock, settings: Settings | None = None) -> Janitor:
+    return Janitor(store.housekeeping, settings or Settings(), clock, Signals())
+
+
+async def cancel(store: Store, task_id: str, now: int) -> list[str]:
+    """Cancel the task's queued and running executions as the API does (without its account check)."""
+    async with store.db.tx(write=True) as tx:
+        return await cancel_runs(tx, task_id, now)
+
+
+async def queue_trigger(store: Store, task_id: str, now: int) -> None:
+    """Queue a manual run of the task (as `trigger` does, without the account limits)."""
+    async with store.db.tx(write=True) as tx:
+        row = await tx.fetchrow("SELECT * FROM tasks WHERE id = $1", task_id)
+        assert row is not None
+        await store.firing.insert_executions(tx, [PlannedRun(task_config(row), RunKind.TRIGGER, None)], now)
+
+
+def ids_of(recorded: list[Finished]) -> list[str]:
+    return [f.execution_id for f in recorded]

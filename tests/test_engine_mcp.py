@@ -17,8 +17,8 @@ import pytest
 from agentcron.config import Settings
 from agentcron.engine.agent import AgentRunner
 from tests.dns import fake_dns
+from tests.engine_helpers import Events, job
 from tests.fake_openai import FakeOpenAI, text, tool_call
-from tests.test_engine import Events, job
 
 pytestmark = pytest.mark.anyio
 

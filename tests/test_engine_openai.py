@@ -11,8 +11,8 @@ import pytest
 
 from agentcron.config import Settings
 from agentcron.engine.agent import AgentRunner
+from tests.engine_helpers import Events, job
 from tests.fake_openai import FakeOpenAI, error, text, tool_call
-from tests.test_engine import Events, job
 
 pytestmark = pytest.mark.anyio
 

@@ -3,6 +3,8 @@
 PostgreSQL: one ``--role api`` process serves HTTP and a separate headless ``--role scheduler,worker``
 process runs the bot, so every live event crosses processes through LISTEN/NOTIFY. SQLite: one
 ``--role all`` process (in-process fan-out). Runs are started with ``trigger`` and awaited with deadlines.
+The buses themselves are tested directly in test_events_bus.py, test_events_local.py and
+test_events_notify.py.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +26,8 @@ import msgspec
 import pytest
 
 from agentcron.clock import SystemClock
-from agentcron.events import HISTORY_MAX, EventBus
+from agentcron.config import Settings
+from agentcron.events import HISTORY_MAX, open_event_bus
 from agentcron.store.base import open_store
 from tests.conftest import Server, account_of_task, free_port, new_account
 
@@ -161,7 +165,9 @@ class Lines:
         return out
 
 
-def _subscribe(client: httpx.Client, task_id: str, body: dict[str, Any] | None = None, read_s: float = 20):
+def _subscribe(
+    client: httpx.Client, task_id: str, body: dict[str, Any] | None = None, read_s: float = 20
+) -> AbstractContextManager[httpx.Response]:
     timeout = httpx.Timeout(10.0, read=read_s)
     return client.stream(
         "POST", f"{API}/task/{task_id}/subscribe", json=body or {}, headers=JSONL_HEADERS, timeout=timeout
@@ -271,12 +277,12 @@ def test_subscribe_live_across_executions_then_replay(deployment: Deployment) ->
 
 
 def _publish(db_url: str, account_id: str, task_id: str, n: int) -> None:
-    """Persist n events through the real EventBus.publish (seq numbering, retention), from this process."""
+    """Persist n events through the real bus's publish (seq numbering, retention), from this process."""
 
     async def run() -> None:
         store = await open_store(db_url, run_migrations=False)
         try:
-            bus = EventBus(store, SystemClock(), db_url)
+            bus = open_event_bus(store, SystemClock(), Settings())
             for i in range(n):
                 await bus.publish(account_id, task_id, None, "operationBegin", {"id": f"e{i + 1}", "action": {}})
         finally:
@@ -318,7 +324,7 @@ def test_replay_is_bounded_to_the_most_recent_1000(deployment: Deployment) -> No
 def test_idle_stream_sends_ping_lines(sqlite_url: str) -> None:
     """An idle stream carries ``{"type":"ping"}`` lines (never blank ones). PING_SECONDS (15 s) is
     shortened in the server process only, before the CLI starts."""
-    prelude = "import agentcron.events as _s\n_s.PING_SECONDS = 0.2"
+    prelude = "import agentcron.events.bus as _s\n_s.PING_SECONDS = 0.2"
     proc, url = _spawn(sqlite_url, "--role", "all", prelude=prelude)
     try:
         srv = Server(url, sqlite_url, proc)

@@ -40,7 +40,7 @@ from tests.fault_helpers import (
     wait_until,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(360)]
 
 WORKER_LOST = "Worker lost"
 LEAD_MS = 9_000  # (d): how far before the boundary the process clock is at spawn

@@ -20,6 +20,13 @@ def _diff(conn: Any) -> list[Any]:
     return list(compare_metadata(MigrationContext.configure(conn), metadata))
 
 
+def _predicate(index: Any) -> str | None:
+    """A partial index's WHERE clause (a SQLite table rebuild must keep it), as the database reports it."""
+    opts = index.get("dialect_options", {})
+    where = opts.get("sqlite_where", opts.get("postgresql_where"))
+    return None if where is None else str(where)
+
+
 def _describe(conn: Any) -> dict[str, Any]:
     insp = sa.inspect(conn)
     out: dict[str, Any] = {}
@@ -30,7 +37,7 @@ def _describe(conn: Any) -> dict[str, Any]:
             "columns": [(c["name"], str(c["type"]), c["nullable"]) for c in insp.get_columns(table)],
             "pk": insp.get_pk_constraint(table)["constrained_columns"],
             "indexes": sorted(
-                (i["name"], tuple(i["column_names"]), bool(i["unique"])) for i in insp.get_indexes(table)
+                (i["name"], tuple(i["column_names"]), bool(i["unique"]), _predicate(i)) for i in insp.get_indexes(table)
             ),
             "unique": sorted((u["name"], tuple(u["column_names"])) for u in insp.get_unique_constraints(table)),
         }

@@ -22,7 +22,7 @@ def _doc(c: httpx.Client) -> dict:  # type: ignore[type-arg]
 
 
 def test_every_api_route_is_documented(sqlite_server: Server) -> None:
-    app = create_app(AppContext(Settings(), None, SystemClock()))  # type: ignore[arg-type]
+    app = create_app(AppContext(Settings(), None, SystemClock(), None, None))  # type: ignore[arg-type]  # routes only
     with sqlite_server.client() as c:
         paths = _doc(c)["paths"]
     served = set()

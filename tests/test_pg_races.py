@@ -13,12 +13,12 @@ import pytest
 from agentcron import ids
 from agentcron.clock import FakeClock
 from agentcron.config import Settings
-from agentcron.engine.runner import BasicRunner, RunResult
-from agentcron.scheduler import Scheduler
+from agentcron.domain import Finished, Outcome, RunResult
+from agentcron.signals import FinishedRun
 from agentcron.store.base import Store, open_store
-from agentcron.store.runs import Finished, RunStore
+from agentcron.store.runs import RunStore
 from agentcron.worker import Worker
-from tests.runs_helpers import make_bot, make_task, ms, running_executions
+from tests.runs_helpers import ids_of, make_bot, make_scheduler, make_task, make_worker, ms, running_executions
 
 pytestmark = pytest.mark.anyio
 
@@ -28,7 +28,7 @@ async def test_concurrent_settles_of_one_task_leave_it_idle(pg_url: str) -> None
     other = await asyncpg.connect(pg_url)
     try:
         now = ms("2026-06-01T10:00:00Z")
-        acc = await store.create_account("a", now)
+        acc = await store.accounts.create_account("a", now)
         tid = await make_task(store, acc, now, "quarterhourly", overlap_policy="allow", status="running")
         e1, e2 = await running_executions(store, acc, tid, 2, now)
         # Another worker's finish of e1, caught between its settle and its commit: it has marked e1 done
@@ -43,12 +43,12 @@ async def test_concurrent_settles_of_one_task_leave_it_idle(pg_url: str) -> None
             tid,
         )
         finishing = asyncio.ensure_future(
-            RunStore(store).finish([Finished(e2, 1, tid, "success", "ok", account_id=acc)], now + 10)
+            store.runs.finish([Finished(e2, 1, tid, Outcome.SUCCESS, "ok", account_id=acc)], now + 10)
         )
         await asyncio.sleep(0.3)  # our finish is now waiting on the task row
         assert not finishing.done()
         await tx1.commit()
-        assert await asyncio.wait_for(finishing, 10) == [e2]
+        assert ids_of(await asyncio.wait_for(finishing, 10)) == [e2]
         async with store.db.tx() as tx:
             row = await tx.fetchrow("SELECT status, outcome FROM tasks WHERE id = $1", tid)
         assert row is not None and (row["status"], row["outcome"]) == ("idle", "success")
@@ -60,13 +60,13 @@ async def test_concurrent_settles_of_one_task_leave_it_idle(pg_url: str) -> None
 async def _four_queued(store: Store) -> tuple[str, str, FakeClock, RunStore]:
     """An account, a bot that waits 30 s, and four executions queued at 10:15 (no worker took them)."""
     now = ms("2026-06-01T10:14:30Z")
-    acc = await store.create_account("a", now)
+    acc = await store.accounts.create_account("a", now)
     bot = await make_bot(store, acc, now, [{"type": "wait", "config": {"seconds": 30}}])
     for _ in range(4):
         await make_task(store, acc, now, "quarterhourly", bot_id=bot)
     clock = FakeClock(ms("2026-06-01T10:15:00Z"))
-    runs = RunStore(store)
-    await Scheduler(runs, Settings(), clock).run_until_idle(clock.now_ms())
+    runs = store.runs
+    await make_scheduler(store, clock, Settings()).run_until_idle(clock.now_ms())
     return acc, bot, clock, runs
 
 
@@ -76,12 +76,12 @@ async def test_a_claim_in_flight_reserves_the_capacity_it_asked_for(pg_url: str)
     store = await open_store(pg_url)
     try:
         acc, bot, clock, runs = await _four_queued(store)
-        worker = Worker(runs, Settings(worker_concurrency=10), clock, BasicRunner(), "w1")
+        worker = make_worker(store, clock, Settings(worker_concurrency=10), "w1")
         claim = asyncio.ensure_future(worker.claim_once(clock.now_ms()))
         await asyncio.sleep(0)  # the claim is now waiting on PostgreSQL
-        assert not claim.done() and worker.dispatch_room() == 0
+        assert not claim.done() and worker.room() == 0
         assert await claim == 4
-        assert worker.dispatch_room() == 6
+        assert worker.room() == 6
         worker.cancel_local(list(worker.running))
     finally:
         await store.close()
@@ -94,7 +94,7 @@ async def test_an_outcome_the_database_refuses_does_not_hold_the_batch_hostage(p
     store = await open_store(pg_url)
     try:
         now = ms("2026-06-01T10:00:00Z")
-        acc = await store.create_account("a", now)
+        acc = await store.accounts.create_account("a", now)
         tid = await make_task(store, acc, now, "quarterhourly", overlap_policy="allow", status="running")
         good, bad = await running_executions(store, acc, tid, 2, now)
         conv_good, conv_bad = ids.new_id(now), ids.new_id(now)
@@ -107,32 +107,37 @@ async def test_an_outcome_the_database_refuses_does_not_hold_the_batch_hostage(p
                     acc,
                     now,
                 )
-        runs = RunStore(store)
-        worker = Worker(runs, Settings(), FakeClock(now + 100), BasicRunner(), "w1")
-        worker.done = [
-            Finished(
-                good,
-                1,
-                tid,
-                "success",
-                "all\x00 done",
-                account_id=acc,
-                conversation_id=conv_good,
-                messages=[("bot", "hi\x00")],
+        worker = make_worker(store, FakeClock(now + 100))
+        worker.outcomes.done = [
+            FinishedRun(
+                Finished(
+                    good,
+                    1,
+                    tid,
+                    "success",
+                    "all\x00 done",
+                    account_id=acc,
+                    conversation_id=conv_good,
+                    messages=[("bot", "hi\x00")],
+                ),
+                0,
             ),
-            Finished(
-                bad,
-                1,
-                tid,
-                "success",
-                "fine",
-                account_id=acc,
-                conversation_id=conv_bad,
-                messages=[("x" * 40, "too long a kind")],
+            FinishedRun(
+                Finished(
+                    bad,
+                    1,
+                    tid,
+                    "success",
+                    "fine",
+                    account_id=acc,
+                    conversation_id=conv_bad,
+                    messages=[("x" * 40, "too long a kind")],
+                ),
+                0,
             ),
         ]
         assert await worker.flush(now + 100) == 2
-        assert worker.done == []
+        assert worker.outcomes.done == []
         async with store.db.tx() as tx:
             rows = {
                 r["id"]: r
@@ -158,12 +163,12 @@ async def test_a_claim_skips_an_execution_another_transaction_holds(pg_url: str)
     other = await asyncpg.connect(pg_url)
     try:
         now = ms("2026-06-01T10:14:30Z")
-        acc = await store.create_account("a", now)
+        acc = await store.accounts.create_account("a", now)
         bot = await make_bot(store, acc, now)
         tid = await make_task(store, acc, now, "quarterhourly", bot_id=bot)
         clock = FakeClock(ms("2026-06-01T10:15:00Z"))
-        runs = RunStore(store)
-        await Scheduler(runs, Settings(), clock).run_until_idle(clock.now_ms())  # one queued execution
+        runs = store.runs
+        await make_scheduler(store, clock, Settings()).run_until_idle(clock.now_ms())  # one queued execution
         tx1 = other.transaction()
         await tx1.start()
         held = await other.fetchval("SELECT id FROM task_executions WHERE task_id = $1 FOR UPDATE", tid)
@@ -184,23 +189,23 @@ async def test_a_tick_and_a_claim_together_never_overfill_the_worker(pg_url: str
         now = ms("2026-06-01T10:14:30Z")
         for _ in range(4):
             await make_task(store, acc, now, "hourly", bot_id=bot, next_run_at=clock.now_ms())
-        worker = Worker(runs, Settings(worker_concurrency=4), clock, BasicRunner(), "w1")
-        sched = Scheduler(runs, Settings(), clock)
-        sched.local_worker = worker
+        worker = make_worker(store, clock, Settings(worker_concurrency=4), "w1")
+        sched = make_scheduler(store, clock, Settings())
+        sched.local = worker
         # Hold the tick inside its transaction, after it planned direct dispatch, and claim meanwhile.
         gate, reached = asyncio.Event(), asyncio.Event()
-        dispatch = runs.dispatch
+        dispatch = store.firing.dispatch
 
         async def gated_dispatch(*args: Any, **kwargs: Any) -> Any:
             reached.set()
             await gate.wait()
             return await dispatch(*args, **kwargs)
 
-        runs.dispatch = gated_dispatch  # type: ignore[method-assign]
+        store.firing.dispatch = gated_dispatch  # type: ignore[method-assign]
         tick = asyncio.ensure_future(sched.tick(clock.now_ms()))
         try:
             await asyncio.wait_for(reached.wait(), 5)
-            room, claimed = worker.dispatch_room(), await worker.claim_once(clock.now_ms())
+            room, claimed = worker.room(), await worker.claim_once(clock.now_ms())
         finally:
             gate.set()
             fired = (await tick).fired
@@ -211,29 +216,28 @@ async def test_a_tick_and_a_claim_together_never_overfill_the_worker(pg_url: str
         await store.close()
 
 
-async def test_concurrent_tick_lanes_fire_each_due_slot_once(pg_url: str) -> None:
-    """`run_until_idle` runs `PG_TICK_LANES` ticks at once: both take batches (SKIP LOCKED keeps them
+async def test_concurrent_ticks_fire_each_due_slot_once(pg_url: str) -> None:
+    """`run_until_idle` runs `Settings.concurrent_ticks` ticks at once: both take batches (SKIP LOCKED keeps them
     disjoint), every slot fires exactly once, and the local worker never holds more than its room."""
     store = await open_store(pg_url)
     try:
         now = ms("2026-06-01T10:14:30Z")
-        acc = await store.create_account("a", now)
+        acc = await store.accounts.create_account("a", now)
         bot = await make_bot(store, acc, now)
         tids = [await make_task(store, acc, now, "quarterhourly", bot_id=bot) for _ in range(250)]
         clock = FakeClock(ms("2026-06-01T10:15:00Z"))
-        runs = RunStore(store)
-        worker = Worker(runs, Settings(worker_concurrency=120), clock, BasicRunner(), "w1")
-        sched = Scheduler(
-            runs, Settings(scheduler_batch=50, max_concurrent_executions=0, max_executions_per_day=0), clock
+        worker = make_worker(store, clock, Settings(worker_concurrency=120), "w1")
+        sched = make_scheduler(
+            store, clock, Settings(scheduler_batch=50, max_concurrent_executions=0, max_executions_per_day=0)
         )
-        sched.local_worker = worker
+        sched.local = worker
         batches: list[int] = []
         tick = sched.tick
 
         async def counted(at: int) -> Any:
             r = await tick(at)
             batches.append(r.tasks)
-            assert worker.active <= 120
+            assert worker.capacity.active <= 120
             return r
 
         sched.tick = counted  # type: ignore[method-assign]
@@ -254,16 +258,15 @@ async def test_cancel_previous_never_runs_two_at_once(pg_url: str) -> None:
     store = await open_store(pg_url)
     other = await asyncpg.connect(pg_url)
     try:
-        acc = await store.create_account("a", ms("2026-06-01T10:14:30Z"))
+        acc = await store.accounts.create_account("a", ms("2026-06-01T10:14:30Z"))
         bot = await make_bot(store, acc, ms("2026-06-01T10:14:30Z"), [{"type": "wait", "config": {"seconds": 30}}])
         tid = await make_task(
             store, acc, ms("2026-06-01T10:14:30Z"), "quarterhourly", bot_id=bot, overlap_policy="cancelPrevious"
         )
         clock = FakeClock(ms("2026-06-01T10:15:00Z"))
-        runs = RunStore(store)
-        worker = Worker(runs, Settings(), clock, BasicRunner(), "w1")
-        sched = Scheduler(runs, Settings(), clock)
-        sched.local_worker = worker
+        worker = make_worker(store, clock, Settings(), "w1")
+        sched = make_scheduler(store, clock, Settings())
+        sched.local = worker
         assert (await sched.tick(ms("2026-06-01T10:15:00Z"))).fired == 1
         (e1,) = list(worker.running)
         nxt = ms("2026-06-01T10:30:00Z")
@@ -295,7 +298,7 @@ class _GatedRunner:
 
     async def run(self, job: Any, emit: Any) -> RunResult:
         await self.gates.setdefault(job.execution_id, asyncio.Event()).wait()
-        return RunResult("success", f"done {job.execution_id}")
+        return RunResult(Outcome.SUCCESS, f"done {job.execution_id}")
 
 
 async def _true(value: bool) -> bool:
@@ -321,7 +324,7 @@ async def _claimed(
 ) -> tuple[Worker, _GatedRunner, list[str], list[str]]:
     """Tasks with ``runs_per_task`` queued executions each, all claimed by a worker whose bots wait for
     their gates: (worker, runner, task ids, execution ids in task order)."""
-    acc = await store.create_account("a", now)
+    acc = await store.accounts.create_account("a", now)
     bot = await make_bot(store, acc, now)
     tasks = [await make_task(store, acc, now, "quarterhourly", bot_id=bot, **task_cols) for _ in runs_per_task]
     execs = [
@@ -330,7 +333,7 @@ async def _claimed(
     async with store.db.tx(write=True) as tx:  # back to the queue, for this worker to claim
         await tx.execute("UPDATE task_executions SET state = 'queued', status = 'idle', attempt = 0")
     runner = _GatedRunner()
-    worker = Worker(RunStore(store), Settings(worker_concurrency=10), FakeClock(now + 1000), runner, "w1")
+    worker = make_worker(store, FakeClock(now + 1000), Settings(worker_concurrency=10), "w1", runner)
     assert await worker.claim_once(now + 1000) == len(execs)
     return worker, runner, tasks, execs
 
@@ -351,7 +354,7 @@ async def test_two_outcome_batches_are_written_at_once_and_settle_their_shared_t
         flushes = []
         for e in (e1, e2):
             runner.gates.setdefault(e, asyncio.Event()).set()
-            await _eventually(lambda: _true(len(worker.done) == 1))
+            await _eventually(lambda: _true(len(worker.outcomes.done) == 1))
             flushes.append(asyncio.ensure_future(worker.flush(now + 2000)))
             await _eventually(functools.partial(_waiting, other, len(flushes)))  # waits on the task row
         assert not any(f.done() for f in flushes)
@@ -392,7 +395,7 @@ async def test_shutdown_keeps_the_outcome_of_a_batch_another_lane_is_writing(pg_
         runner.gates.setdefault(e1, asyncio.Event()).set()
         await _eventually(functools.partial(_waiting, other, 1))  # the completer's flush of e1 waits on it
         runner.gates.setdefault(e2, asyncio.Event()).set()
-        await _eventually(lambda: _true(len(worker.done) == 1))  # e2 finished, waiting for a flush
+        await _eventually(lambda: _true(len(worker.outcomes.done) == 1))  # e2 finished, waiting for a flush
         asyncio.get_running_loop().call_later(0.5, lambda: asyncio.ensure_future(tx1.commit()))
         await asyncio.wait_for(worker.shutdown(2000), 10)
         async with store.db.tx() as tx:
@@ -416,7 +419,7 @@ async def test_drain_waits_for_a_batch_another_lane_is_writing(pg_url: str) -> N
         worker, runner, (t1, _), execs = await _claimed(store, now, (1, 1))
         for e in execs:
             runner.gates.setdefault(e, asyncio.Event()).set()
-        await _eventually(lambda: _true(len(worker.done) == 2))
+        await _eventually(lambda: _true(len(worker.outcomes.done) == 2))
         tx1 = other.transaction()
         await tx1.start()
         await other.execute("SELECT 1 FROM tasks WHERE id = $1 FOR UPDATE", t1)
@@ -449,7 +452,7 @@ async def test_a_flush_takes_no_batch_while_the_heartbeat_renews(pg_url: str) ->
         now = ms("2026-06-01T10:00:00Z")
         worker, runner, _, (e1, e2) = await _claimed(store, now, (1, 1))
         runner.gates.setdefault(e1, asyncio.Event()).set()
-        await _eventually(lambda: _true(len(worker.done) == 1))
+        await _eventually(lambda: _true(len(worker.outcomes.done) == 1))
         tx1 = other.transaction()  # holds e2's row: the renewal waits on it
         await tx1.start()
         await other.execute("SELECT 1 FROM task_executions WHERE id = $1 FOR UPDATE", e2)
@@ -457,7 +460,7 @@ async def test_a_flush_takes_no_batch_while_the_heartbeat_renews(pg_url: str) ->
         await _eventually(functools.partial(_waiting, other, 1))
         flush = asyncio.ensure_future(worker.flush(now + 2000))
         await asyncio.sleep(0.1)
-        assert not flush.done() and len(worker.done) == 1  # e1 not taken while the renewal runs
+        assert not flush.done() and len(worker.outcomes.done) == 1  # e1 not taken while the renewal runs
         await tx1.commit()
         assert await asyncio.wait_for(renewal, 10) == set()
         assert await asyncio.wait_for(flush, 10) == 1

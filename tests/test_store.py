@@ -18,7 +18,7 @@ T0 = 1_790_000_000_000
 
 
 async def account(store: Store, name: str = "acct") -> str:
-    return await store.create_account(name, T0)
+    return await store.accounts.create_account(name, T0)
 
 
 def task_row(account_id: str, at: int = T0, **cols: Any) -> dict[str, Any]:
@@ -53,17 +53,17 @@ async def all_ids(store: Store, account_id: str, **query: Any) -> set[str]:
 async def test_tokens_are_hashed_and_resolve_to_their_account(store: Store) -> None:
     a, b = await account(store, "alpha"), await account(store, "beta")
     sa, sa2, sb = (
-        await store.create_token(a, T0),
-        await store.create_token(a, T0 + 1),
-        await store.create_token(b, T0),
+        await store.accounts.create_token(a, T0),
+        await store.accounts.create_token(a, T0 + 1),
+        await store.accounts.create_token(b, T0),
     )
     assert len({sa, sa2, sb}) == 3 and all(s.startswith("sk-") and len(s) > 30 for s in (sa, sa2, sb))
-    assert await store.account_for_secret(sa) == a
-    assert await store.account_for_secret(sa2) == a
-    assert await store.account_for_secret(sb) == b
-    assert await store.account_for_secret(sa) == a  # cached path
+    assert await store.accounts.account_for_secret(sa) == a
+    assert await store.accounts.account_for_secret(sa2) == a
+    assert await store.accounts.account_for_secret(sb) == b
+    assert await store.accounts.account_for_secret(sa) == a  # cached path
     for wrong in ("", "sk-", sa + "x", sa[:-1], sa.upper(), hashlib.sha256(sa.encode()).hexdigest()):
-        assert await store.account_for_secret(wrong) is None, wrong
+        assert await store.accounts.account_for_secret(wrong) is None, wrong
     async with store.db.tx() as tx:
         rows = await tx.fetch("SELECT * FROM api_tokens")
     assert len(rows) == 3
@@ -76,14 +76,14 @@ async def test_tokens_are_hashed_and_resolve_to_their_account(store: Store) -> N
 
 
 async def test_find_account(store: Store) -> None:
-    a = await store.create_account("team", T0)
-    await store.create_account("team", T0 + 5)  # a later namesake
-    b = await store.create_account("other", T0)
-    assert await store.find_account(a) == a
-    assert await store.find_account("team") == a
-    assert await store.find_account("other") == b
-    assert await store.find_account("nobody") is None
-    assert await store.find_account("TEAM") is None
+    a = await store.accounts.create_account("team", T0)
+    await store.accounts.create_account("team", T0 + 5)  # a later namesake
+    b = await store.accounts.create_account("other", T0)
+    assert await store.accounts.find_account(a) == a
+    assert await store.accounts.find_account("team") == a
+    assert await store.accounts.find_account("other") == b
+    assert await store.accounts.find_account("nobody") is None
+    assert await store.accounts.find_account("TEAM") is None
 
 
 # -- scoped row access ------------------------------------------------------------------------------------
@@ -158,7 +158,7 @@ async def test_deleted_at_hides_tasks(store: Store) -> None:
 
 
 async def test_concurrent_gets_answer_each_caller_as_a_lone_get_would(store: Store) -> None:
-    """On PostgreSQL these reads share statements (store/coalesce.py): each caller still gets its own
+    """These reads share statements (store/keyed_reads.py): each caller still gets its own
     account's row, and another account's, a hidden or a missing id still reads as absent."""
     a, b = await account(store, "a"), await account(store, "b")
     mine = [await add_task(store, a, name=f"a{i}") for i in range(5)]

@@ -49,8 +49,8 @@ async def _account_create(settings: Settings, name: str) -> str:
     store = await open_store(settings.database_url, pool_size=1)
     try:
         now = SystemClock().now_ms()
-        account_id = await store.create_account(name, now)
-        return await store.create_token(account_id, now)
+        account_id = await store.accounts.create_account(name, now)
+        return await store.accounts.create_token(account_id, now)
     finally:
         await store.close()
 
@@ -58,10 +58,10 @@ async def _account_create(settings: Settings, name: str) -> str:
 async def _token_create(settings: Settings, ref: str) -> str | None:
     store = await open_store(settings.database_url, pool_size=1)
     try:
-        account_id = await store.find_account(ref)
+        account_id = await store.accounts.find_account(ref)
         if account_id is None:
             return None
-        return await store.create_token(account_id, SystemClock().now_ms())
+        return await store.accounts.create_token(account_id, SystemClock().now_ms())
     finally:
         await store.close()
 

@@ -42,6 +42,24 @@ class Settings:
     worker_concurrency: int = 64
     #: Largest number of due slots one scheduler transaction claims.
     scheduler_batch: int = 1000
+    #: Scheduler ticks run at once, each its own transaction on its own connection (0: 2 where the database
+    #: takes concurrent writers, PostgreSQL; 1 on SQLite). Concurrent ticks take disjoint batches.
+    scheduler_concurrent_ticks: int = 0
+    #: How long a second concurrent tick waits for the local worker to have room before it queues its batch.
+    dispatch_wait_ms: int = 50
+    #: Outcome batches written at once, each its own transaction (0: 2 on PostgreSQL, 1 on SQLite).
+    outcome_writers: int = 0
+    #: How long the outcome writer waits after a run ends to gather more outcomes into the same batch.
+    outcome_batch_wait_ms: int = 2
+    #: Database connections of the process's pool (PostgreSQL).
+    database_pool_size: int = 10
+    #: Extra connections kept for single-row reads such as ``fetch`` (PostgreSQL; 0: as many as the pool).
+    database_read_connections: int = 0
+    #: Live event delivery to a large audience waits for the rest of a burst, so each stream gets one write
+    #: per burst: this long per subscribed stream, up to ``event_hold_max_us``, from ``event_hold_min_streams``.
+    event_hold_per_stream_us: int = 5
+    event_hold_max_us: int = 5000
+    event_hold_min_streams: int = 100
     #: A slot fired later than this after its due time counts as missed (misfire policies apply).
     misfire_grace_ms: int = 60_000
     #: For ``misfirePolicy: all``: missed slots older than this are not replayed (at most 100 are).
@@ -100,9 +118,13 @@ class Settings:
         parts = {p.strip() for p in self.role.split(",") if p.strip()}
         return frozenset(ROLE_PARTS) if "all" in parts else frozenset(parts)
 
-    @property
-    def is_postgres(self) -> bool:
-        return self.database_url.startswith(("postgresql://", "postgres://"))
+    def concurrent_ticks(self, concurrent_writes: bool) -> int:
+        """`scheduler_concurrent_ticks`, or its default for a database that does (not) take concurrent writes."""
+        return self.scheduler_concurrent_ticks or (2 if concurrent_writes else 1)
+
+    def outcome_writer_count(self, concurrent_writes: bool) -> int:
+        """`outcome_writers`, or its default for a database that does (not) take concurrent writes."""
+        return self.outcome_writers or (2 if concurrent_writes else 1)
 
 
 def _convert(name: str, typ: Any, raw: str) -> Any:

@@ -5,37 +5,37 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 
 from agentcron.clock import Clock
 from agentcron.config import Settings
-from agentcron.store.runs import RunStore
+from agentcron.signals import RunsReaped, Signals
+from agentcron.store.housekeeping import HousekeepingStore
 
 log = logging.getLogger("agentcron.janitor")
 DAY_MS = 86_400_000
+#: rows one prune step removes at most
+PRUNE_BATCH = 1000
 
 
 class Janitor:
-    def __init__(self, runs: RunStore, settings: Settings, clock: Clock) -> None:
-        self.runs = runs
+    def __init__(self, housekeeping: HousekeepingStore, settings: Settings, clock: Clock, signals: Signals) -> None:
+        self.store = housekeeping
         self.settings = settings
         self.clock = clock
+        self.signals = signals
         self.stopping = False
-        self.on_reaped: Callable[[list[str]], None] | None = None
 
     async def reap_once(self, now: int) -> list[str]:
-        reaped = await self.runs.reap(now)
+        reaped = await self.store.reap(now)
         if reaped:
-            log.warning("reaped %d execution(s) whose worker was lost", len(reaped))
-            if self.on_reaped is not None:
-                self.on_reaped(reaped)
+            self.signals.emit(RunsReaped(reaped))
         return reaped
 
     async def prune_once(self, now: int) -> int:
         """One batch of retention pruning plus expired-task deletion; returns rows removed."""
-        removed = await self.runs.prune(now - self.settings.retention_days * DAY_MS)
-        removed += await self.runs.expire_tasks(now)
-        await self.runs.prune_usage(now)
+        removed = await self.store.prune(now - self.settings.retention_days * DAY_MS, PRUNE_BATCH)
+        removed += await self.store.expire_tasks(now, PRUNE_BATCH)
+        await self.store.prune_usage(now)
         return removed
 
     async def run(self) -> None:
@@ -50,7 +50,7 @@ class Janitor:
                 if tick % ticks_per_prune == 0:
                     # Bounded batches, yielding between them so pruning never stalls firing.
                     for _ in range(100):
-                        if await self.prune_once(now) < 1000 or self.stopping:
+                        if await self.prune_once(now) < PRUNE_BATCH or self.stopping:
                             break
                         await asyncio.sleep(0)
             except Exception:

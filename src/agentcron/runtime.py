@@ -1,8 +1,10 @@
-"""Process wiring: open the store, start the roles this process runs (api, scheduler, worker), serve.
+"""The composition root: builds every component of a process, typed and before anything starts, wires
+the observers of the lifecycle signals, then serves.
 
-With the api role the process serves HTTP (uvicorn) and runs the other roles inside the app's lifespan;
-without it, the roles run headless until SIGTERM/SIGINT. Either way shutdown is graceful: stop firing
-and claiming, let runs finish for ``shutdown_grace_ms``, then hand unfinished runs back to the queue.
+With the api role the process serves HTTP (uvicorn, in this process's event loop) while the other roles
+run beside it; without it, the roles run headless until SIGTERM/SIGINT. Either way shutdown is graceful:
+stop firing and claiming, let runs finish for ``shutdown_grace_ms``, then hand unfinished runs back to the
+queue.
 """
 
 from __future__ import annotations
@@ -13,143 +15,178 @@ import gc
 import logging
 import signal
 import sys
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 import uvicorn
-from litestar import Litestar
 
 from agentcron.api.app import create_app
 from agentcron.api.context import AppContext
 from agentcron.clock import Clock, OffsetClock, SystemClock
 from agentcron.config import Settings
 from agentcron.engine.agent import AgentRunner
-from agentcron.engine.runner import BasicRunner, Runner
-from agentcron.events import EventBus
+from agentcron.engine.runner import Runner
+from agentcron.events import EventBus, open_event_bus
 from agentcron.janitor import Janitor
+from agentcron.observers.logs import connect as observe_logs
 from agentcron.scheduler import Scheduler
-from agentcron.store.base import open_store
-from agentcron.store.runs import RunStore
+from agentcron.signals import ExecutionsCanceled, ExecutionsQueued, RunsReaped, ScheduleChanged, Signals
+from agentcron.store.base import Store, open_store
 from agentcron.worker import Worker
 
 log = logging.getLogger("agentcron")
 
 
 @dataclass
-class Roles:
-    """The background roles of one process and how they signal each other in-process."""
+class Services:
+    """Everything one process runs, built by `Services.build`; `start` and `stop` run the roles."""
 
-    ctx: AppContext
-    runner: Runner = field(default_factory=BasicRunner)
-    scheduler: Scheduler | None = None
-    janitor: Janitor | None = None
-    worker: Worker | None = None
-    events: EventBus | None = None
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    settings: Settings
+    clock: Clock
+    store: Store
+    signals: Signals
+    events: EventBus
+    worker: Worker | None
+    scheduler: Scheduler | None
+    janitor: Janitor | None
+    _loops: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @classmethod
+    async def build(cls, settings: Settings, clock: Clock, runner: Runner, store: Store | None = None) -> Services:
+        """Open the store (migrating it) unless one is given, and build the roles of ``settings.roles``."""
+        if store is None:
+            store = await open_store(
+                settings.database_url,
+                pool_size=settings.database_pool_size,
+                read_connections=settings.database_read_connections or None,
+            )
+        signals = Signals()
+        events = open_event_bus(store, clock, settings)
+        roles = settings.roles
+        concurrent = store.caps.concurrent_writes
+        worker = Worker(store.runs, settings, clock, runner, events, signals, concurrent) if "worker" in roles else None
+        scheduler = Scheduler(store, settings, clock, signals, local=worker) if "scheduler" in roles else None
+        janitor = Janitor(store.housekeeping, settings, clock, signals) if "scheduler" in roles else None
+        services = cls(settings, clock, store, signals, events, worker, scheduler, janitor)
+        services._wire()
+        return services
+
+    def _wire(self) -> None:
+        """In-process reactions to what this process's API, scheduler and janitor do (other processes
+        notice the same through their poll)."""
+        observe_logs(self.signals)
+        w, s = self.worker, self.scheduler
+        if w is not None:
+            self.signals.connect(ExecutionsQueued, lambda _: w.wake.set())
+            self.signals.connect(ExecutionsCanceled, lambda sig: w.cancel_local(sig.execution_ids))
+            self.signals.connect(RunsReaped, lambda sig: w.cancel_local(sig.execution_ids))
+        if s is not None:
+            self.signals.connect(ScheduleChanged, lambda _: s.wake.set())
+
+    def context(self) -> AppContext:
+        """What the API's handlers see."""
+        return AppContext(self.settings, self.store, self.clock, self.signals, self.events)
 
     async def start(self) -> None:
-        ctx, s = self.ctx, self.ctx.settings
-        if ctx.store is None:
-            ctx.store = await open_store(s.database_url)
-        runs = RunStore(ctx.store)
-        self.events = EventBus(ctx.store, ctx.clock, s.database_url)
         await self.events.start()
-        ctx.services["events"] = self.events
-        if "worker" in s.roles:
-            self.worker = Worker(runs, s, ctx.clock, self.runner, events=self.events)
-            ctx.services["wake_worker"] = self.worker.wake.set
-            ctx.services["cancel_local"] = self.worker.cancel_local
+        if self.worker is not None:
             self.worker.start()
-        if "scheduler" in s.roles:
-            self.scheduler = Scheduler(runs, s, ctx.clock)
-            self.janitor = Janitor(runs, s, ctx.clock)
-            ctx.services["wake_scheduler"] = self.scheduler.wake.set
-            if self.worker is not None:
-                self.scheduler.local_worker = self.worker
-                self.scheduler.on_fired = self.worker.wake.set
-                self.scheduler.on_canceled = self.worker.cancel_local
-                self.janitor.on_reaped = self.worker.cancel_local
-            self.tasks += [asyncio.create_task(self.scheduler.run()), asyncio.create_task(self.janitor.run())]
+        if self.scheduler is not None:
+            self._loops.append(asyncio.create_task(self.scheduler.run()))
+        if self.janitor is not None:
+            self._loops.append(asyncio.create_task(self.janitor.run()))
         # Everything loaded so far (modules, app, pools) lives for the whole process: move it out of the
-        # cyclic GC's generations so full collections stay short (they showed as 100+ ms latency spikes).
+        # cyclic GC's generations so full collections stay short (they showed as latency spikes).
         gc.freeze()
 
     async def stop(self) -> None:
-        s = self.ctx.settings
         if self.scheduler is not None:
             self.scheduler.stop()
         if self.janitor is not None:
             self.janitor.stopping = True
         if self.worker is not None:
-            await self.worker.shutdown(s.shutdown_grace_ms)
-        for t in self.tasks:
+            await self.worker.shutdown(self.settings.shutdown_grace_ms)
+        for t in self._loops:
             t.cancel()
-        for t in self.tasks:
+        for t in self._loops:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
-        if self.events is not None:
-            await self.events.close()
-        if self.ctx.store is not None:
-            await self.ctx.store.close()
+        await self.events.close()
+        await self.store.close()
 
 
 def process_clock(settings: Settings) -> Clock:
     return OffsetClock(settings.clock_offset_ms) if settings.clock_offset_ms else SystemClock()
 
 
-def build_app(settings: Settings, clock: Clock | None = None, runner: Runner | None = None) -> Litestar:
-    """The ASGI app for ``settings``: the store opens (and migrates) and the background roles start on
-    startup; they stop gracefully on shutdown."""
-    ctx = AppContext(settings=settings, store=None, clock=clock or process_clock(settings))  # type: ignore[arg-type]
-    roles = Roles(ctx, runner or AgentRunner(settings))
-    return create_app(ctx, on_startup=[roles.start], on_shutdown=[roles.stop])
-
-
-async def run_headless(settings: Settings, runner: Runner | None = None) -> None:
-    """Run scheduler and/or worker roles without HTTP until SIGTERM or SIGINT."""
-    ctx = AppContext(settings=settings, store=None, clock=process_clock(settings))  # type: ignore[arg-type]
-    roles = Roles(ctx, runner or AgentRunner(settings))
+async def run_headless(services: Services) -> None:
+    """Run the scheduler and/or worker roles without HTTP until SIGTERM or SIGINT."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await roles.start()
-    await stop.wait()
-    await roles.stop()
+    await services.start()
+    try:
+        await stop.wait()
+    finally:
+        await services.stop()
 
 
-def serve(settings: Settings) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    if "api" not in settings.roles:
-        print(
-            f"agentcron running roles {','.join(sorted(settings.roles))} on {settings.database_url}",
-            file=sys.stderr,
-            flush=True,
-        )
-        try:
-            import uvloop
-
-            uvloop.run(run_headless(settings))
-        except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
-            asyncio.run(run_headless(settings))
-        return 0
-    app = build_app(settings)
-    print(
-        f"agentcron listening on http://{settings.host}:{settings.port} (roles {','.join(sorted(settings.roles))}, "
-        f"database {settings.database_url})\n"
-        "Get an API secret: agentcron account create NAME"
-        + (f" --database-url {settings.database_url}" if settings.database_url.startswith("sqlite") else ""),
-        file=sys.stderr,
-        flush=True,
-    )
-    uvicorn.run(
+async def run_http(services: Services) -> None:
+    """Serve the API (and run the other roles of this process) until SIGTERM or SIGINT."""
+    s = services.settings
+    app = create_app(services.context())
+    config = uvicorn.Config(
         app,
-        host=settings.host,
-        port=settings.port,
-        loop="uvloop",
+        host=s.host,
+        port=s.port,
         http="httptools",
         access_log=False,
         log_level="warning",
-        timeout_graceful_shutdown=max(1, settings.shutdown_grace_ms // 1000),
+        lifespan="off",
+        timeout_graceful_shutdown=max(1, s.shutdown_grace_ms // 1000),
     )
+    server = uvicorn.Server(config)
+    # uvicorn re-raises the signal that stopped it once it has shut down: by then the signal must do
+    # nothing, so that the roles below still stop gracefully.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
+    await services.start()
+    try:
+        await server.serve()
+    finally:
+        await services.stop()
+
+
+def _run(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
+        asyncio.run(main())
+    else:
+        uvloop.run(main())
+
+
+def serve(settings: Settings, runner: Runner | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    roles = ",".join(sorted(settings.roles))
+    if "api" not in settings.roles:
+        print(f"agentcron running roles {roles} on {settings.database_url}", file=sys.stderr, flush=True)
+    else:
+        print(
+            f"agentcron listening on http://{settings.host}:{settings.port} (roles {roles}, "
+            f"database {settings.database_url})\n"
+            "Get an API secret: agentcron account create NAME"
+            + (f" --database-url {settings.database_url}" if settings.database_url.startswith("sqlite") else ""),
+            file=sys.stderr,
+            flush=True,
+        )
+
+    async def main() -> None:
+        services = await Services.build(settings, process_clock(settings), runner or AgentRunner(settings))
+        await (run_http(services) if "api" in settings.roles else run_headless(services))
+
+    _run(main)
     return 0

@@ -1,20 +1,10 @@
-"""The scheduler: fires due slots into queued executions, exactly once per (task, slot).
+"""The scheduler: fires due slots into executions, exactly once per (task, slot).
 
 `Scheduler.tick(now)` is one unit of work (one batch, one transaction) and is what tests drive with an
 injected clock; `Scheduler.run` is the thin loop around it. Firing is idempotent: an execution is unique
 on ``(task_id, scheduled_for)`` and the task's ``next_run_at`` advances in the same transaction, so a
-crash at any point either fires the slot once or not at all (and the next tick fires it).
-
-Policies, per task:
-- overlapPolicy (a slot comes due while an execution of the task is queued or running):
-  ``skip`` (default: record a skipped execution with reason ``overlap``), ``queue`` (run after it),
-  ``allow`` (run alongside), ``cancelPrevious`` (cancel it, then run).
-- misfirePolicy (slots passed while nothing fired them, e.g. the service was down):
-  ``coalesce`` (default: one catch-up run for the latest missed slot, ``missedCount`` recorded),
-  ``skip`` (record one skipped execution, reason ``misfire``, and wait for the next slot),
-  ``all`` (one run per missed slot inside ``misfire_window_ms``, at most 100; older ones counted as missed).
-- account limits: a slot that would exceed the account's concurrent or daily cap is recorded as skipped
-  with reason ``limits``.
+crash at any point either fires the slot once or not at all (and the next tick fires it). What to fire is
+decided by the pure functions of `agentcron.policy` (misfire, overlap, account limits).
 """
 
 from __future__ import annotations
@@ -22,28 +12,59 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from agentcron.clock import Clock
 from agentcron.config import Settings
-from agentcron.schedule import ScheduleError
-from agentcron.slots import next_slot, slots_between
-from agentcron.store.db import Row
-from agentcron.store.runs import NewExecution, RunStore
-from agentcron.worker import Worker
+from agentcron.domain import Job, PlannedRun, SkipReason, Usage
+from agentcron.policy import (
+    OVERLAP_SKIPPED,
+    PREVIOUS_CANCELED,
+    Overlap,
+    limit_reached,
+    limit_skipped,
+    may_start_now,
+    on_overlap,
+    plan_slots,
+    skipped,
+)
+from agentcron.signals import ExecutionsCanceled, ExecutionsQueued, Signals, SlotsSkipped
+from agentcron.store.base import Store
+from agentcron.store.settle import cancel_runs
 
 log = logging.getLogger("agentcron.scheduler")
 
-#: Upper bound on slots counted after an outage (a quarter-hourly task down for a year has 35k).
-MAX_COUNTED_SLOTS = 10_000
 
+class LocalDispatch(Protocol):
+    """A worker in the scheduler's own process: due runs go straight to it while it has room, skipping the
+    queue (a claim would cost a second write per run)."""
 
-#: Concurrent ticks on PostgreSQL (bench/scheduler.py, 10,000 slots due at once: 1 lane 9-11.7k fires/s,
-#: p99 0.85-1.12 s; 2 lanes 12.7-13.7k, p99 0.73-0.79 s; 3 lanes 10-12k, p99 0.82-0.98 s).
-PG_TICK_LANES = 2
-#: How long a second tick lane waits for the local worker to have room before it queues its batch.
-LANE_ROOM_WAIT_S = 0.05
+    worker_id: str
+
+    @property
+    def unrecorded(self) -> int:
+        """Runs that ended and wait for their outcome to be written."""
+        ...
+
+    def room(self) -> int: ...
+
+    def reserve(self, limit: int) -> int:
+        """Hold up to ``limit`` of its room for a dispatch being prepared; must be matched by `unreserve`."""
+        ...
+
+    def unreserve(self, room: int) -> None: ...
+
+    async def wait_for_room(self, seconds: float) -> bool: ...
+
+    async def flush(self, now: int) -> int:
+        """Write the outcomes of runs that ended (freeing their room)."""
+        ...
+
+    def adopt(self, jobs: Sequence[Job]) -> None:
+        """Start runs dispatched to it (already running under its lease)."""
+        ...
 
 
 @dataclass(slots=True)
@@ -51,7 +72,7 @@ class TickResult:
     fired: int = 0
     skipped: int = 0
     tasks: int = 0
-    executions: list[NewExecution] = field(default_factory=list)
+    executions: list[PlannedRun] = field(default_factory=list)
 
     def add(self, other: TickResult) -> None:
         self.fired += other.fired
@@ -61,197 +82,153 @@ class TickResult:
 
 
 class Scheduler:
-    def __init__(self, runs: RunStore, settings: Settings, clock: Clock) -> None:
-        self.runs = runs
+    def __init__(
+        self, store: Store, settings: Settings, clock: Clock, signals: Signals, local: LocalDispatch | None = None
+    ) -> None:
+        self.store = store
+        self.firing = store.firing
         self.settings = settings
         self.clock = clock
+        self.signals = signals
+        #: a worker in this process (see `LocalDispatch`)
+        self.local = local
+        self.concurrent_ticks = settings.concurrent_ticks(store.caps.concurrent_writes)
         self.wake = asyncio.Event()
         self.stopping = False
-        #: called after a tick queued executions (wakes in-process workers)
-        self.on_fired: Callable[[], None] | None = None
-        #: a worker in this process: due runs go straight to it while it has room (see `tick`)
-        self.local_worker: Worker | None = None
-        #: called with execution ids this process cancelled (stops in-process runs at once)
-        self.on_canceled: Callable[[list[str]], None] | None = None
 
     async def tick(self, now: int) -> TickResult:
         """Fire one batch of due tasks as of ``now``; returns what happened. Idempotent per slot."""
-        result = TickResult()
         s = self.settings
-        w = self.local_worker
-        if w is not None and w.done and w.dispatch_room() < s.scheduler_batch:
-            # Record the local worker's finished runs first: the capacity they free lets this batch go
-            # straight to it instead of through the queue (a claim costs a second write per run).
+        w = self.local
+        if w is not None and w.unrecorded and w.room() < s.scheduler_batch:
+            # Record the local worker's finished runs first: the room they free lets this batch go
+            # straight to it instead of through the queue.
             try:
                 await w.flush(self.clock.now_ms())
-            except Exception:  # the batch stays with the worker; its completer retries it
+            except Exception:  # the batch stays with the worker; its writer retries it
                 log.exception("recording finished runs before a tick failed")
-        # Capacity for direct dispatch is reserved for the whole tick: on PostgreSQL the worker's own
-        # claim may run while this tick awaits the database, and must not take the same room.
+        # Room for direct dispatch is reserved for the whole tick: the worker's own claim may run while this
+        # tick awaits the database, and must not take the same room.
         room = w.reserve(s.scheduler_batch) if w is not None else 0
         try:
-            return await self._fire(now, room, result)
+            return await self._fire(now, room)
         finally:
             if w is not None:
                 w.unreserve(room)
 
-    async def _fire(self, now: int, room: int, result: TickResult) -> TickResult:
+    async def _fire(self, now: int, room: int) -> TickResult:
         """`tick`'s transaction: ``room`` runs may go straight to the local worker (already reserved)."""
         s = self.settings
-        async with self.runs.db.tx(write=True) as tx:
-            due = await self.runs.due_tasks(tx, now, s.scheduler_batch)
+        result = TickResult()
+        firing = self.firing
+        jobs: list[Job] = []
+        async with self.store.db.tx(write=True) as tx:
+            due = await firing.due_tasks(tx, now, s.scheduler_batch)
             if not due:
                 return result
             result.tasks = len(due)
-            accounts = sorted({t["account_id"] for t in due})
-            active = await self.runs.active_by_task(tx, [t["id"] for t in due])
-            usage = await self.runs.account_usage(
-                tx, accounts, now, s.max_concurrent_executions, s.max_executions_per_day
-            )
-            running_now = {a: u[0] for a, u in usage.items()}
-            today = {a: u[1] for a, u in usage.items()}
-            new: list[NewExecution] = []
+            accounts = sorted({d.task.account_id for d in due})
+            active = await firing.active_by_task(tx, [d.task.id for d in due])
+            usage = await firing.account_usage(tx, accounts, now, s.max_concurrent_executions, s.max_executions_per_day)
+            running_now = {a: u.active for a, u in usage.items()}
+            today = {a: u.today for a, u in usage.items()}
+            queued: list[PlannedRun] = []
             canceled: list[str] = []
             started: dict[str, int] = {}
-            direct: list[NewExecution] = []
+            direct: list[PlannedRun] = []
             updates: list[tuple[str, int | None, int]] = []
-            for task in due:
-                fired, nxt, missed = self._plan(task, now)
-                policy = task["overlap_policy"]
-                acc = task["account_id"]
+            for d in due:
+                task = d.task
+                plan = plan_slots(d, now, s.misfire_grace_ms, s.misfire_window_ms)
+                acc = task.account_id
                 # Overlap is judged against executions that existed before this tick, so the several
                 # catch-up runs of misfirePolicy "all" queue behind each other instead of skipping.
-                busy = active.get(task["id"], 0) > 0
-                serial_started = False
-                for ex in fired:
-                    if ex.kind == "skip":
-                        new.append(ex)
+                busy = active.get(task.id, 0) > 0
+                started_in_tick = False
+                for run in plan.runs:
+                    if run.skipped:
+                        queued.append(run)
                         continue
-                    if busy and policy == "skip":
-                        new.append(
-                            _skip(
-                                ex, "overlap", "Skipped: the previous execution was still active (overlapPolicy skip)"
-                            )
-                        )
+                    overlap = on_overlap(task.overlap_policy, busy)
+                    if overlap is Overlap.SKIP:
+                        queued.append(skipped(run, SkipReason.OVERLAP, OVERLAP_SKIPPED))
                         continue
-                    over_concurrent = 0 < s.max_concurrent_executions <= running_now[acc]
-                    if over_concurrent or 0 < s.max_executions_per_day <= today[acc]:
-                        cap = "concurrent executions" if over_concurrent else "executions per day"
-                        new.append(_skip(ex, "limits", f"Skipped: the account reached its limit of {cap}"))
+                    limit = limit_reached(
+                        Usage(running_now[acc], today[acc]), s.max_concurrent_executions, s.max_executions_per_day
+                    )
+                    if limit is not None:
+                        queued.append(skipped(run, SkipReason.LIMITS, limit_skipped(limit)))
                         continue
-                    if policy == "cancelPrevious" and busy:
-                        gone = await self.runs.cancel(
-                            tx,
-                            task["id"],
-                            now,
-                            summary="Canceled: a newer slot replaced it (overlapPolicy cancelPrevious)",
-                            skip_locked=True,  # a run being recorded right now is finishing anyway
-                        )
+                    if overlap is Overlap.CANCEL_PREVIOUS:
+                        # A run being recorded right now is finishing anyway: skipped as locked.
+                        gone = await cancel_runs(tx, task.id, now, summary=PREVIOUS_CANCELED, skip_locked=True)
                         canceled.extend(gone)
                         # A run skipped as locked (being recorded, or a heartbeat renewing it) still runs:
                         # the new one must queue behind it, not start beside it.
-                        busy = len(gone) < active.get(task["id"], 0)
-                    # Direct dispatch: a local worker with room takes the run at once, skipping the queue,
-                    # when doing so keeps the task's runs serial (or its policy allows overlap).
-                    if room > 0 and (policy == "allow" or (not busy and not serial_started)):
-                        direct.append(ex)
+                        busy = len(gone) < active.get(task.id, 0)
+                    if room > 0 and may_start_now(task.overlap_policy, busy, started_in_tick):
+                        direct.append(run)
                         room -= 1
-                        serial_started = True
                     else:
-                        new.append(ex)
-                        serial_started = True
+                        queued.append(run)
+                    started_in_tick = True
                     running_now[acc] += 1
                     today[acc] += 1
                     started[acc] = started.get(acc, 0) + 1
-                updates.append((task["id"], nxt, missed))
-            await self.runs.insert_executions(tx, new, now)
-            jobs = []
-            if direct and self.local_worker is not None:
-                w = self.local_worker
-                jobs = await self.runs.dispatch(tx, direct, w.worker_id, now, self.settings.lease_ms)
-            await self.runs.set_next_runs(tx, updates, {job.task["id"] for job in jobs})
-            await self.runs.record_usage(tx, started, now)
-        if jobs and self.local_worker is not None:
-            self.local_worker.adopt(jobs)
-        new = new + direct
-        result.executions = new
-        result.fired = sum(1 for e in new if e.kind != "skip")
-        result.skipped = len(new) - result.fired
-        if canceled and self.on_canceled is not None:
-            self.on_canceled(canceled)
-        if result.fired and self.on_fired is not None:
-            self.on_fired()
+                updates.append((task.id, plan.next_run_at, plan.missed))
+            await firing.insert_executions(tx, queued, now)
+            if direct and self.local is not None:
+                jobs = await firing.dispatch(tx, direct, self.local.worker_id, now, s.lease_ms)
+            await firing.set_next_runs(tx, updates, {job.task.id for job in jobs})
+            await firing.record_usage(tx, started, now)
+        if jobs and self.local is not None:
+            self.local.adopt(jobs)
+        runs = queued + direct
+        result.executions = runs
+        skips = [r for r in queued if r.skipped]
+        result.skipped = len(skips)
+        result.fired = len(runs) - result.skipped
+        if canceled:
+            self.signals.emit(ExecutionsCanceled(canceled))
+        if skips:
+            self.signals.emit(SlotsSkipped(skips))
+        if len(queued) > len(skips):
+            self.signals.emit(ExecutionsQueued([r for r in queued if not r.skipped]))
         return result
-
-    def _plan(self, task: Row, now: int) -> tuple[list[NewExecution], int | None, int]:
-        """What to record for a due task: executions (incl. skips), the next slot, the missed count."""
-        slot = int(task["next_run_at"])
-        try:
-            later = slots_between(task["schedule"], task["timezone"], slot, now, MAX_COUNTED_SLOTS)
-            nxt = next_slot(task["schedule"], task["timezone"], now)
-        except ScheduleError as e:  # a schedule valid when written but not now (e.g. tzdata changed)
-            skip = NewExecution(task, "skip", slot, reason="schedule", summary=f"Skipped: {e}")
-            return [skip], None, 0
-        due = [slot, *later]
-        missed = len(due) - 1
-        late = now - due[-1] > self.settings.misfire_grace_ms
-        policy = task["misfire_policy"]
-        if policy == "all" and missed:
-            window = [d for d in due if d >= now - self.settings.misfire_window_ms][-100:]
-            kind = "catchup"
-            return [NewExecution(task, kind, d) for d in window], nxt, len(due) - len(window)
-        if policy == "skip" and (missed or late):
-            return (
-                [
-                    NewExecution(
-                        task,
-                        "skip",
-                        due[-1],
-                        missed_count=missed + 1,
-                        reason="misfire",
-                        summary=f"Skipped: {missed + 1} slot(s) passed while the service was not firing "
-                        "(misfirePolicy skip)",
-                    )
-                ],
-                nxt,
-                missed + 1,
-            )
-        kind = "catchup" if missed or late else "schedule"
-        return [NewExecution(task, kind, due[-1], missed_count=missed)], nxt, missed
 
     async def run_until_idle(self, now: int) -> TickResult:
         """Tick until nothing is due at ``now`` (tests, and the loop's inner drain).
 
-        On PostgreSQL `PG_TICK_LANES` ticks run at once, on their own connections: ``SKIP LOCKED`` gives
-        them disjoint batches, and the server works on one while this process prepares the other. SQLite
-        has one connection: ticks run one after another."""
-        if not self.runs.pg:
+        `Settings.concurrent_ticks` ticks run at once, each on its own connection: locked rows are skipped,
+        so they take disjoint batches, and the database works on one while this process prepares the other."""
+        if self.concurrent_ticks == 1:
             return await self._drain(now)
         total = TickResult()
-        # Both lanes end before anything is raised: a failed lane must not leave the other running
-        # unobserved while the caller retries with new lanes.
-        lanes = await asyncio.gather(
-            *(self._drain(now, first=i == 0) for i in range(PG_TICK_LANES)), return_exceptions=True
+        # Every tick ends before anything is raised: a failed one must not leave the others running
+        # unobserved while the caller retries with new ones.
+        ticks = await asyncio.gather(
+            *(self._drain(now, first=i == 0) for i in range(self.concurrent_ticks)), return_exceptions=True
         )
-        failed = [r for r in lanes if isinstance(r, BaseException)]
+        failed = [r for r in ticks if isinstance(r, BaseException)]
         for extra in failed[1:]:
-            log.error("another tick lane failed too", exc_info=extra)
+            log.error("another concurrent tick failed too", exc_info=extra)
         if failed:
             raise failed[0]
-        for r in lanes:
+        for r in ticks:
             assert isinstance(r, TickResult)
             total.add(r)
         return total
 
     async def _drain(self, now: int, first: bool = True) -> TickResult:
         total = TickResult()
+        wait = self.settings.dispatch_wait_ms / 1000
         while True:
-            w = self.local_worker
-            if not first and w is not None and not w.done and w.dispatch_room() == 0:
-                # The local worker is full: a second batch now would only be queued (a claim write per
-                # run later). Wait briefly for room (no-op or quick runs free it within milliseconds);
-                # with long runs the queue is the right place, and other workers may claim from it.
-                await w.wait_for_room(LANE_ROOM_WAIT_S)
+            w = self.local
+            if not first and w is not None and not w.unrecorded and w.room() == 0:
+                # The local worker is full: a second batch now would only be queued (a claim write per run
+                # later). Wait briefly for room (quick runs free it within milliseconds); with long runs
+                # the queue is the right place, and other workers may claim from it.
+                await w.wait_for_room(wait)
             r = await self.tick(now)
             # Let the runs just dispatched start (on SQLite nothing above suspends): a burst of due slots
             # would otherwise fill the local worker before any of them ran, and queue the rest.
@@ -267,7 +244,7 @@ class Scheduler:
         while not self.stopping:
             try:
                 await self.run_until_idle(self.clock.now_ms())
-                nxt = await self.runs.next_due_at()
+                nxt = await self.firing.next_due_at()
             except Exception:
                 log.exception("scheduler tick failed; retrying")
                 nxt = None
@@ -282,7 +259,3 @@ class Scheduler:
     def stop(self) -> None:
         self.stopping = True
         self.wake.set()
-
-
-def _skip(ex: NewExecution, reason: str, summary: str) -> NewExecution:
-    return NewExecution(ex.task, "skip", ex.scheduled_for, ex.missed_count, reason, summary)

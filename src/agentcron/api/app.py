@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from litestar import Litestar, MediaType, Request, Response, get
@@ -55,9 +55,8 @@ async def openapi_json() -> Response[bytes]:
 def create_app(
     ctx: AppContext,
     extra_routes: Sequence[HTTPRouteHandler] = (),
-    on_startup: Sequence[Callable[[], Any]] = (),
-    on_shutdown: Sequence[Callable[[], Any]] = (),
 ) -> Litestar:
+    """The app serving ``ctx`` (built by the composition root, `agentcron.runtime.Services`)."""
     app = Litestar(
         route_handlers=[
             landing,
@@ -76,8 +75,6 @@ def create_app(
         },
         request_max_body_size=ctx.settings.max_body_bytes,
         openapi_config=None,
-        on_startup=list(on_startup),
-        on_shutdown=list(on_shutdown),
         debug=False,
     )
     app.state.ctx = ctx

@@ -22,7 +22,7 @@ async def account_of(request: Request[Any, Any, Any], store: Store) -> str:
     # docs.cbk.ai shows "Token <secret>"; the SDKs send "Bearer <secret>": accept both.
     if scheme.lower() not in ("bearer", "token") or not secret.strip():
         raise ApiError(401, "Missing API secret: send 'Authorization: Bearer <secret>'")
-    account_id = await store.account_for_secret(secret.strip())
+    account_id = await store.accounts.account_for_secret(secret.strip())
     if account_id is None:
         raise ApiError(401, "Invalid API secret")
     return account_id

@@ -1,8 +1,9 @@
-"""What request handlers need, held in ``app.state.ctx``: settings, store, clock and the run services."""
+"""What request handlers need, held in ``app.state.ctx``: settings, store, clock, the lifecycle signals
+(how the API tells the scheduler and workers of this process what it changed) and the event bus."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from litestar import Request
@@ -10,16 +11,18 @@ from litestar import Request
 from agentcron.api.auth import account_of
 from agentcron.clock import Clock
 from agentcron.config import Settings
+from agentcron.events import EventBus
+from agentcron.signals import Signals
 from agentcron.store.base import Store
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class AppContext:
     settings: Settings
     store: Store
     clock: Clock
-    #: Set by the runtime when this process runs workers (in-process wake-ups, cancel signals).
-    services: dict[str, Any] = field(default_factory=dict)
+    signals: Signals
+    events: EventBus
 
 
 def ctx_of(request: Request[Any, Any, Any]) -> AppContext:

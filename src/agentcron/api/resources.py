@@ -22,10 +22,7 @@ from agentcron.store.resources import BOT, CONTACT, CONVERSATION, MESSAGE, TASK
 
 def _unlink_tasks(column: str) -> Any:
     async def on_delete(ctx: AppContext, tx: Tx, account_id: str, row: Row) -> bool:
-        # Tasks keep existing without the deleted bot/contact (like a foreign key ON DELETE SET NULL).
-        await tx.execute(
-            f"UPDATE tasks SET {column} = NULL WHERE account_id = $1 AND {column} = $2", account_id, row["id"]
-        )
+        await ctx.store.tasks.unlink(tx, account_id, column, row["id"])
         return False
 
     return on_delete

@@ -19,7 +19,7 @@ from agentcron.api.context import ctx_of
 from agentcron.api.schemas import SubscribeBody
 from agentcron.api.wire import JSONL, read_body
 from agentcron.errors import ApiError, not_found
-from agentcron.events import EventBus, line_of
+from agentcron.events import line_of
 
 TOO_SLOW = {"code": "SUBSCRIBER_TOO_SLOW", "message": "Stream closed: it fell behind"}
 
@@ -29,15 +29,12 @@ async def subscribe(request: Request[Any, Any, Any], task_id: FromPath[str]) -> 
     ctx = ctx_of(request)
     account_id = await account_of(request, ctx.store)
     body = await read_body(request, SubscribeBody)
-    if "\x00" in task_id:
-        raise not_found()
-    async with ctx.store.db.tx() as tx:
-        owner = await tx.fetchrow("SELECT account_id FROM tasks WHERE id = $1 AND deleted_at IS NULL", task_id)
+    owner = await ctx.store.tasks.owner(task_id)
     if owner is None:
         raise not_found()
-    if owner["account_id"] != account_id:
+    if owner != account_id:
         raise ApiError(401, "Not authorized to subscribe to this task")
-    bus: EventBus = ctx.services["events"]
+    bus = ctx.events
     clock = ctx.clock
 
     async def lines() -> AsyncIterator[bytes]:

@@ -18,6 +18,7 @@ from agentcron.api.schemas import TaskWrite
 from agentcron.api.wire import negotiate
 from agentcron.errors import ApiError, not_found
 from agentcron.schedule import ScheduleError
+from agentcron.signals import ScheduleChanged
 from agentcron.slots import next_slot
 from agentcron.store.base import ListQuery
 from agentcron.store.db import Row, Tx
@@ -58,43 +59,13 @@ async def prepare_task(
 
 
 async def delete_task(ctx: AppContext, tx: Tx, account_id: str, row: Row) -> bool:
-    """Hard delete, except while an execution runs: then queued executions are cancelled, the task
-    vanishes from the API at once (``deleted_at``) and the worker removes it when the run ends."""
-    now = ctx.clock.now_ms()
-    running = await tx.fetchrow(
-        "SELECT id FROM task_executions WHERE task_id = $1 AND state IN ('queued', 'running') AND state = 'running' "
-        "LIMIT 1",
-        row["id"],
-    )
-    if running is not None:
-        await tx.execute(
-            "UPDATE task_executions SET state = 'done', status = 'canceled', outcome = 'failure', "
-            "summary = 'Task deleted before this execution started', completed_at = $2, updated_at = $2 "
-            "WHERE task_id = $1 AND state = 'queued'",
-            row["id"],
-            now,
-        )
-        await tx.execute(
-            "UPDATE tasks SET deleted_at = $2, next_run_at = NULL, updated_at = $2 WHERE id = $1",
-            row["id"],
-            now,
-        )
-        return True
-    await tx.execute("DELETE FROM task_executions WHERE task_id = $1", row["id"])
-    await tx.execute("DELETE FROM task_events WHERE task_id = $1", row["id"])
-    return False
-
-
-def _wake_scheduler(ctx: AppContext) -> None:
-    wake = ctx.services.get("wake_scheduler")
-    if wake is not None:
-        wake()
+    return await ctx.store.tasks.delete(tx, row, ctx.clock.now_ms())
 
 
 async def _after_task_create(
     ctx: AppContext, tx: Tx, account_id: str, task_id: str, fields: dict[str, Any], now: int
 ) -> None:
-    _wake_scheduler(ctx)
+    ctx.signals.emit(ScheduleChanged(task_id))
 
 
 async def _prepare_and_wake(
@@ -102,7 +73,7 @@ async def _prepare_and_wake(
 ) -> dict[str, Any]:
     out = await prepare_task(ctx, tx, account_id, fields, existing, now)
     if "next_run_at" in out and existing is not None:
-        _wake_scheduler(ctx)
+        ctx.signals.emit(ScheduleChanged(existing["id"]))
     return out
 
 

@@ -22,7 +22,7 @@ import asyncio
 import html.parser
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +33,7 @@ from pydantic_ai import Tool, ToolFailed
 from pydantic_ai.toolsets import AbstractToolset, FunctionToolset
 
 from agentcron.engine import net
+from agentcron.engine.toolenv import AbilityConfigError, ToolEnv
 
 DEFAULT_MAX_BYTES = 100_000
 MAX_MAX_BYTES = 5_000_000
@@ -41,26 +42,12 @@ DEFAULT_MAX_WAIT_S = 900.0
 MAX_RESULT_CHARS = 50_000
 
 
-class AbilityConfigError(ValueError):
-    """An ability's config cannot be used; the message names the ability."""
-
-
-@dataclass(slots=True)
-class ToolEnv:
-    """What tools of one run share: the HTTP client and the outbound allow list."""
-
-    client: httpx.AsyncClient
-    allow: net.AllowList
-    stdio_allow: tuple[str, ...] = ()
-
-
 @dataclass(slots=True)
 class Built:
     """The toolsets of a bot's abilities and, per tool name, valid arguments (the ``test`` model uses them)."""
 
     toolsets: list[AbstractToolset[Any]] = field(default_factory=list)
     sample_args: dict[str, dict[str, Any]] = field(default_factory=dict)
-    kinds: dict[str, str] = field(default_factory=dict)
 
 
 class _TextExtractor(html.parser.HTMLParser):
@@ -315,7 +302,7 @@ def _unique(name: str, taken: set[str]) -> str:
     return candidate
 
 
-def build(abilities: list[dict[str, Any]], env: ToolEnv, reserved: set[str]) -> Built:
+def build(abilities: Sequence[dict[str, Any]], env: ToolEnv, reserved: set[str]) -> Built:
     """Toolsets for ``abilities``. Raises `AbilityConfigError` for an unusable config."""
     built = Built()
     local = FunctionToolset[Any]([])
@@ -344,7 +331,7 @@ def build(abilities: list[dict[str, Any]], env: ToolEnv, reserved: set[str]) -> 
         label = ability.get("name") or kind
         description = ability.get("description") or None
         if kind == "mcp":
-            from agentcron.engine.mcp import mcp_toolset  # imported on first use: fastmcp takes ~1 s to load
+            from agentcron.engine.mcp import mcp_toolset  # imported on first use: loading fastmcp is slow
 
             prefix = ability.get("name") or None
             built.toolsets.append(mcp_toolset(str(label), config, prefix, env))
@@ -356,7 +343,6 @@ def build(abilities: list[dict[str, Any]], env: ToolEnv, reserved: set[str]) -> 
         tool, sample = make(name, description, config)
         local.add_tool(tool)
         built.sample_args[name] = sample
-        built.kinds[name] = kind
     built.toolsets.insert(0, local)
     return built
 

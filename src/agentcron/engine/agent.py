@@ -1,10 +1,11 @@
 """The model-backed runner: runs a task's bot as a pydantic-ai agent.
 
 - System prompt: the bot's ``backstory`` plus a short note on running unattended. Instruction: the task's
-  name and description (`instruction_of`). Tools: the bot's abilities (`abilities.build`) plus
+  name and description (`TaskConfig.instruction`). Tools: the bot's abilities (`abilities.build`) plus
   ``report_failure(reason)``, with which the agent marks the run as failed.
 - ``maxIterations`` bounds model requests (0/null or below 10: 1000, as the contract's runtime default);
-  reaching it ends the run as a failure saying so. Wall time is bounded by the worker.
+  reaching it ends the run as a failure saying so. Wall time is bounded by the worker (the job's deadline
+  also stops model retries that would outlast it).
 - Outcome: ``success`` with the agent's final answer as the summary, unless the agent called
   ``report_failure``, a tool's last call failed (a tool error the agent did not recover from by calling it
   again successfully), a limit was reached or the model failed (after retries): then ``failure``.
@@ -16,6 +17,8 @@
   ``model:`` prefix). A failed run also emits ``error`` ``{code, message}``.
 - Conversation: the instruction (``user``), the agent's text (``bot``), each tool call and result
   (``activity``), returned in `RunResult.messages` with token usage.
+- Interrupted (cancel, time limit, shutdown): raises `RunInterrupted` carrying the conversation and token
+  usage so far (see `agentcron.engine.runner`).
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ from pydantic_ai.toolsets.abstract import ToolsetTool
 from pydantic_ai.usage import UsageLimits
 
 from agentcron.config import Settings
+from agentcron.domain import Job, Outcome, RunInterrupted, RunResult
 from agentcron.engine import abilities as ab
 from agentcron.engine import net
 from agentcron.engine.models import (
@@ -62,9 +66,8 @@ from agentcron.engine.models import (
     parse_model,
     vendor_message,
 )
-from agentcron.engine.runner import Emit, RunResult, abilities_of, instruction_of
-from agentcron.store.runs import Claimed
-from agentcron.worker import run_deadline
+from agentcron.engine.runner import Emit
+from agentcron.engine.toolenv import AbilityConfigError, ToolEnv
 
 log = logging.getLogger("agentcron.engine")
 
@@ -81,8 +84,9 @@ RUNTIME_NOTE = (
 )
 
 
-def max_iterations(task: dict[str, Any]) -> int:
-    value = task.get("max_iterations")
+def max_iterations(value: int | None) -> int:
+    """The model-request limit of a run: the task's ``maxIterations``, or the default when it is unset
+    or below the minimum."""
     if isinstance(value, int) and value >= MIN_MAX_ITERATIONS:
         return value
     return DEFAULT_MAX_ITERATIONS
@@ -116,6 +120,10 @@ class _RunState:
 
     def op_id(self) -> str:
         return f"{self.execution_id}-{next(self.seq)}"
+
+    def result(self, outcome: Outcome, summary: str, messages: list[tuple[str, str]]) -> RunResult:
+        """A run's result with the usage counted so far."""
+        return RunResult(outcome, summary, messages, self.input_tokens, self.output_tokens, self.requests)
 
     async def begin(self, op: str, action_id: str, name: str, input_: Any) -> dict[str, Any]:
         data = {"id": op, "action": {"id": action_id, "kind": "function", "name": name, "input": _clip(input_)}}
@@ -238,19 +246,19 @@ class AgentRunner:
 
     @property
     def ssl_context(self) -> ssl.SSLContext:
-        """One TLS context for every client of every run (loading the CA store costs ~30 ms each time)."""
+        """One TLS context for every client of every run (loading the CA store is slow)."""
         if self._ssl is None:
             self._ssl = ssl.create_default_context()
         return self._ssl
 
-    async def run(self, job: Claimed, emit: Emit) -> RunResult:
+    async def run(self, job: Job, emit: Emit) -> RunResult:
         started = time.monotonic()
-        instruction = instruction_of(job.task)
+        instruction = job.task.instruction
         if job.bot is None:
             return await self._fail(
                 emit, "NO_BOT", "The task has no bot: set botId to run it.", [("user", instruction)]
             )
-        raw_model = str(job.bot.get("model") or "").strip() or self.settings.default_model
+        raw_model = job.bot.model.strip() or self.settings.default_model
         try:
             spec = parse_model(raw_model)
         except ModelConfigError as e:
@@ -267,26 +275,25 @@ class AgentRunner:
 
     async def _run(
         self,
-        job: Claimed,
+        job: Job,
         emit: Emit,
         spec: ModelSpec,
         started: float,
         closers: list[Callable[[], Awaitable[None]]],
     ) -> RunResult:
         assert job.bot is not None
-        instruction = instruction_of(job.task)
+        instruction = job.task.instruction
         state = _RunState(job.execution_id, emit, spec.label)
-        seconds, _ = run_deadline(job.task)
-        limit = max_iterations(job.task)
-        task_label = str(job.task.get("name") or job.task.get("id"))
+        limit = max_iterations(job.task.max_iterations)
+        task_label = job.task.label
         async with httpx.AsyncClient(
             timeout=httpx.Timeout(30.0), headers={"user-agent": "agentcron"}, verify=self.ssl_context
         ) as client:
-            env = ab.ToolEnv(client, self.allow, self.settings.mcp_stdio_allow)
+            env = ToolEnv(client, self.allow, self.settings.mcp_stdio_allow)
             try:
-                built = ab.build(abilities_of(job.bot), env, reserved={REPORT_FAILURE})
+                built = ab.build(job.bot.abilities, env, reserved={REPORT_FAILURE})
                 model = build_model(spec, self.settings, built.sample_args, task_label, closers, self.ssl_context)
-            except (ab.AbilityConfigError, ModelConfigError) as e:
+            except (AbilityConfigError, ModelConfigError) as e:
                 code = "MODEL_CONFIG" if isinstance(e, ModelConfigError) else "ABILITY_CONFIG"
                 return await self._fail(emit, code, f"Cannot run the bot: {e}.", [("user", instruction)])
 
@@ -314,9 +321,9 @@ class AgentRunner:
                 model,
                 retries=self.settings.model_retries,
                 base_delay=self.settings.model_retry_ms / 1000,
-                deadline=started + seconds,
+                deadline=started + job.deadline.seconds,
             )
-            backstory = str(job.bot.get("backstory") or "").strip()
+            backstory = job.bot.backstory.strip()
             agent = Agent(
                 _ObservedModel(retrying, state),
                 instructions="\n\n".join(p for p in (backstory, RUNTIME_NOTE) if p),
@@ -326,16 +333,8 @@ class AgentRunner:
             with capture_run_messages() as captured:
                 try:
                     result = await agent.run(instruction, usage_limits=UsageLimits(request_limit=limit))
-                except asyncio.CancelledError:  # cancelled, or its time limit: leave what it did so far
-                    job.partial = RunResult(
-                        "failure",
-                        "",
-                        conversation(captured),
-                        state.input_tokens,
-                        state.output_tokens,
-                        state.requests,
-                    )
-                    raise
+                except asyncio.CancelledError as e:  # a cancel, its time limit or a shutdown
+                    raise RunInterrupted(state.result(Outcome.FAILURE, "", conversation(captured))) from e
                 except UsageLimitExceeded:
                     return await self._fail(
                         emit,
@@ -374,14 +373,7 @@ class AgentRunner:
             errors = "; ".join(f"{n}: {e}" for n, e in failed_tools.items())
             summary = (answer + " " if answer else "") + f"(tool errors: {errors})"
             return await self._fail(emit, "TOOL_ERROR", summary, messages, state)
-        return RunResult(
-            "success",
-            (answer or f"Completed task '{task_label}'")[:SUMMARY_CHARS],
-            messages,
-            state.input_tokens,
-            state.output_tokens,
-            state.requests,
-        )
+        return state.result(Outcome.SUCCESS, (answer or f"Completed task '{task_label}'")[:SUMMARY_CHARS], messages)
 
     @staticmethod
     async def _fail(
@@ -394,5 +386,5 @@ class AgentRunner:
         summary = summary[:SUMMARY_CHARS]
         await emit("error", {"code": code, "message": summary})
         if state is None:
-            return RunResult("failure", summary, messages)
-        return RunResult("failure", summary, messages, state.input_tokens, state.output_tokens, state.requests)
+            return RunResult(Outcome.FAILURE, summary, messages)
+        return state.result(Outcome.FAILURE, summary, messages)

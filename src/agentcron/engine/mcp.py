@@ -19,7 +19,7 @@ from pydantic_ai.mcp import MCPToolset
 from pydantic_ai.toolsets import AbstractToolset, WrapperToolset
 
 from agentcron.engine import net
-from agentcron.engine.abilities import AbilityConfigError, ToolEnv
+from agentcron.engine.toolenv import AbilityConfigError, ToolEnv
 
 DEFAULT_TIMEOUT_S = 60.0
 

@@ -280,13 +280,11 @@ class RetryingModel(WrapperModel):
         retries: int,
         base_delay: float,
         deadline: float | None = None,
-        on_retry: Callable[[int, float, BaseException], None] | None = None,
     ) -> None:
         super().__init__(wrapped)
         self.retries = retries
         self.base_delay = base_delay
         self.deadline = deadline
-        self.on_retry = on_retry
         self.attempts = 0
 
     async def request(
@@ -309,6 +307,4 @@ class RetryingModel(WrapperModel):
                 if self.deadline is not None and time.monotonic() + delay >= self.deadline:
                     raise
                 attempt += 1
-                if self.on_retry is not None:
-                    self.on_retry(attempt, delay, e)
                 await asyncio.sleep(delay)

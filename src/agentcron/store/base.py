@@ -6,20 +6,22 @@ write, so another account's ids behave exactly like ids that do not exist.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentcron import ids
-from agentcron.store.coalesce import KeyedReads
-from agentcron.store.db import Database, PostgresDatabase, Row, SQLiteDatabase, Tx
+from agentcron.store.accounts import AccountStore
+from agentcron.store.db import Database, Row, Tx
+from agentcron.store.events import EventLog
+from agentcron.store.firing import FiringStore
+from agentcron.store.housekeeping import HousekeepingStore
+from agentcron.store.keyed_reads import KeyedReads
 from agentcron.store.migrate import migrate, sqlite_path
+from agentcron.store.postgres import PostgresDatabase
 from agentcron.store.resources import Resource
-
-
-def hash_secret(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
+from agentcron.store.runs import RunStore
+from agentcron.store.sqlite import SQLiteDatabase
+from agentcron.store.task_control import TaskControl
 
 
 @dataclass(slots=True)
@@ -37,60 +39,24 @@ class ListQuery:
 
 
 class Store:
+    """Every read and write of agentcron's data, by role: `accounts`, `firing` (the scheduler's tick),
+    `runs` (claims, leases, outcomes), `housekeeping` (the janitor), `tasks` (the API's run controls),
+    `events` (the workflow event log); and generic resource access (the methods below)."""
+
     def __init__(self, db: Database) -> None:
         self.db = db
-        self.dialect = db.dialect
-        self._auth_cache: dict[str, str] = {}
-        #: `get` reads, coalesced per resource (see store/coalesce.py)
+        self.caps = db.caps
+        self.accounts = AccountStore(db)
+        self.firing = FiringStore(db)
+        self.runs = RunStore(db)
+        self.housekeeping = HousekeepingStore(db)
+        self.tasks = TaskControl(db, self.firing)
+        self.events = EventLog(db)
+        #: `get` reads, coalesced per resource (see store/keyed_reads.py)
         self._keyed: dict[str, KeyedReads] = {}
 
     async def close(self) -> None:
         await self.db.close()
-
-    # -- accounts and secrets -------------------------------------------------------------------------
-
-    async def create_account(self, name: str, now: int) -> str:
-        account_id = ids.new_id(now)
-        async with self.db.tx(write=True) as tx:
-            await tx.execute("INSERT INTO accounts (id, name, created_at) VALUES ($1, $2, $3)", account_id, name, now)
-        return account_id
-
-    async def find_account(self, ref: str) -> str | None:
-        """The id of the account whose id or (exact) name is ``ref``; the oldest one if names repeat."""
-        async with self.db.tx() as tx:
-            row = await tx.fetchrow(
-                "SELECT id FROM accounts WHERE id = $1 OR name = $1 ORDER BY created_at LIMIT 1", ref
-            )
-        return None if row is None else str(row["id"])
-
-    async def create_token(self, account_id: str, now: int) -> str:
-        """Create an API secret for the account and return it; only its SHA-256 is stored."""
-        secret = ids.new_secret()
-        async with self.db.tx(write=True) as tx:
-            await tx.execute(
-                "INSERT INTO api_tokens (id, account_id, secret_hash, created_at) VALUES ($1, $2, $3, $4)",
-                ids.new_id(now),
-                account_id,
-                hash_secret(secret),
-                now,
-            )
-        return secret
-
-    async def account_for_secret(self, secret: str) -> str | None:
-        """The account a bearer secret belongs to, or None. The lookup is by hash, so a timing
-        difference can reveal nothing about the secret itself."""
-        digest = hash_secret(secret)
-        hit = self._auth_cache.get(digest)
-        if hit is not None:
-            return hit
-        async with self.db.tx() as tx:
-            row = await tx.fetchrow("SELECT account_id FROM api_tokens WHERE secret_hash = $1", digest)
-        if row is None:
-            return None
-        if len(self._auth_cache) > 10_000:
-            self._auth_cache.clear()
-        self._auth_cache[digest] = row["account_id"]
-        return str(row["account_id"])
 
     # -- generic resource access ----------------------------------------------------------------------
 
@@ -121,7 +87,7 @@ class Store:
             return None
         keyed = self._keyed.get(res.name)
         if keyed is None:
-            keyed = KeyedReads(self.db.read_rows, self.dialect, res.table, res.columns_sql, res.visible)
+            keyed = KeyedReads(self.db.read_rows, self.db.sql, res.table, res.columns_sql, res.visible)
             self._keyed[res.name] = keyed
         row = await keyed.get(id_, account_id)
         return None if row is None else res.values_to_wire(row)
@@ -176,7 +142,7 @@ class Store:
         for column, values in query.equals.items():
             where.append(f"{column} IN ({', '.join(arg(v) for v in values)})")
         for key, value in query.meta.items():
-            where.append(self._meta_match(key, value, arg))
+            where.append(self.db.sql.meta_match(key, value, arg))
         desc = query.order != "asc"
         if query.after is not None:
             op = "<" if desc else ">"
@@ -189,24 +155,19 @@ class Store:
         async with self.db.tx() as tx:
             return await tx.fetch(sql, *args)
 
-    def _meta_match(self, key: str, value: str | bool, arg: Any) -> str:
-        if self.dialect == "postgresql":
-            import msgspec
 
-            return f"meta -> {arg(key)} = {arg(msgspec.json.encode(value).decode())}::jsonb"
-        path = arg('$."' + key.replace('"', '""') + '"')
-        if isinstance(value, bool):
-            return f"json_type(meta, {path}) = {arg('true' if value else 'false')}"
-        return f"(json_type(meta, {path}) = 'text' AND json_extract(meta, {path}) = {arg(value)})"
-
-
-async def open_store(database_url: str, *, run_migrations: bool = True, pool_size: int = 10) -> Store:
+async def open_store(
+    database_url: str, *, run_migrations: bool = True, pool_size: int = 10, read_connections: int | None = None
+) -> Store:
     """Open (and by default migrate) the database at ``database_url``: ``sqlite:///path`` or
-    ``postgresql://...``. Raises ValueError for any other scheme."""
+    ``postgresql://...`` (a pool of ``pool_size`` connections, ``read_connections`` more for single-row
+    reads: default as many). Raises ValueError for any other scheme."""
     if run_migrations:
         await migrate(database_url)
     if database_url.startswith("sqlite:///"):
         return Store(SQLiteDatabase(sqlite_path(database_url)))
     if database_url.startswith(("postgresql://", "postgres://")):
-        return Store(await PostgresDatabase.connect(database_url, max_size=pool_size))
+        return Store(
+            await PostgresDatabase.connect(database_url, max_size=pool_size, read_connections=read_connections)
+        )
     raise ValueError(f"unsupported database URL {database_url!r}: use sqlite:///PATH or postgresql://...")

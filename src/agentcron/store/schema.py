@@ -181,7 +181,6 @@ executions = sa.Table(
     sa.Column("attempt", sa.Integer, nullable=False, server_default="0"),
     sa.Column("worker_id", sa.String(64), nullable=True),
     _ts("lease_until"),
-    sa.Column("cancel_requested", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("input_tokens", sa.Integer, nullable=False, server_default="0"),
     sa.Column("output_tokens", sa.Integer, nullable=False, server_default="0"),
     sa.Column("model_requests", sa.Integer, nullable=False, server_default="0"),

@@ -1,4 +1,4 @@
-"""Coalesced primary-key reads (`store.coalesce.KeyedReads`, behind `Store.get`), on SQLite and PostgreSQL:
+"""Coalesced primary-key reads (`store.keyed_reads.KeyedReads`, behind `Store.get`), on SQLite and PostgreSQL:
 reads issued in one event-loop turn share one statement, yet each sees every write committed before it, a
 failed statement fails only its own batch, and a cancelled read leaves the others of its batch alone."""
 
@@ -13,8 +13,8 @@ import pytest
 
 from agentcron import ids
 from agentcron.store.base import Store, open_store
-from agentcron.store.coalesce import KeyedReads
-from agentcron.store.db import PostgresDatabase
+from agentcron.store.keyed_reads import KeyedReads
+from agentcron.store.postgres import PostgresDatabase
 from agentcron.store.resources import TASK
 
 pytestmark = pytest.mark.anyio
@@ -24,7 +24,7 @@ T0 = 1_790_000_000_000
 
 async def _tasks(store: Store, n: int) -> tuple[str, list[str]]:
     """A new account and ``n`` of its tasks, named t0, t1, ..."""
-    account_id = await store.create_account("a", T0)
+    account_id = await store.accounts.create_account("a", T0)
     out = []
     for i in range(n):
         tid = ids.new_id(T0 + i)
@@ -48,7 +48,7 @@ class Counting:
 
 
 def _reader(store: Store, fetch: Any = None, table: str = TASK.table) -> KeyedReads:
-    return KeyedReads(fetch or store.db.read_rows, store.dialect, table, "name", TASK.visible)
+    return KeyedReads(fetch or store.db.read_rows, store.db.sql, table, "name", TASK.visible)
 
 
 def _names(rows: Sequence[Any]) -> list[str | None]:
@@ -97,7 +97,7 @@ async def test_a_failed_statement_fails_its_batch_only(store: Store) -> None:
     assert all(isinstance(r, Exception) and "no_such_table" in str(r) for r in results), results
     assert _names(await asyncio.gather(*(_reader(store).get(t, a) for t in tids))) == ["t0", "t1", "t2"]
     if isinstance(store.db, PostgresDatabase):
-        assert store.db.lanes is not None and store.db.lanes.opened >= 1  # a refused statement keeps its lane
+        assert store.db.reads is not None and store.db.reads.opened >= 1  # a refused statement keeps its connection
 
 
 async def test_a_cancelled_read_leaves_its_batch_alone(store: Store) -> None:
@@ -126,7 +126,7 @@ async def test_a_cancelled_read_leaves_its_batch_alone(store: Store) -> None:
 
 async def test_keyed_reads_flush_cancelled_before_it_ran(store: Store) -> None:
     acc, (tid,) = await _tasks(store, 1)
-    reader = KeyedReads(store.db.read_rows, store.dialect, TASK.table, "name", TASK.visible)
+    reader = KeyedReads(store.db.read_rows, store.db.sql, TASK.table, "name", TASK.visible)
     first = asyncio.ensure_future(reader.get(tid, acc))
     await asyncio.sleep(0)  # `first` has queued its flush task
     for t in list(reader._flushing):

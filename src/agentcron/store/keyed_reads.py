@@ -4,9 +4,9 @@ Under concurrent load many ``{id}/fetch`` requests are in flight at once. On Pos
 read pays a full round trip whose protocol work (client and server side) costs far more than the index
 lookup; on SQLite each one walks two B-trees through CPU caches that the request handling in between has
 cooled. `KeyedReads` gathers the reads issued while the event loop works through one turn of ready
-callbacks and answers them with one statement (bench/api.py, 1M tasks: fetch 8.7k -> 11.5k req/s on
-PostgreSQL). Nothing is cached: every read is sent after it was requested, so it sees every write
-committed before the request (across processes too).
+callbacks and answers them with one statement (docs/benchmarks.md has the effect on ``fetch``). Nothing
+is cached: every read is sent after it was requested, so it sees every write committed before the
+request (across processes too).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import functools
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from agentcron.store.db import any_of, list_param
+from agentcron.store.dialects import Dialect
 
 #: run(sql, args) -> rows, as sequences in column order
 Fetch = Callable[[str, tuple[Any, ...]], Awaitable[list[Sequence[Any]]]]
@@ -33,12 +33,12 @@ class KeyedReads:
 
     MAX_BATCH = 256
 
-    def __init__(self, fetch: Fetch, dialect: str, table: str, select: str, where: str = "") -> None:
+    def __init__(self, fetch: Fetch, sql: Dialect, table: str, select: str, where: str = "") -> None:
         self._fetch = fetch
-        self._dialect = dialect
+        self._sql = sql
         head = f"SELECT {select}, id, account_id FROM {table} WHERE "
         self._one = f"{head}id = $1{where}"
-        self._many = f"{head}{any_of(dialect, 'id', 1)}{where}"  # one statement text for any batch size
+        self._many = f"{head}{sql.any_of('id', 1)}{where}"  # one statement text for any batch size
         self._pending: list[tuple[str, str, asyncio.Future[Sequence[Any] | None]]] | None = None
         self._flushing: set[asyncio.Task[None]] = set()
 
@@ -77,7 +77,7 @@ class KeyedReads:
             if len(keys) == 1:
                 rows = await self._fetch(self._one, (keys[0],))
             else:
-                rows = await self._fetch(self._many, (list_param(self._dialect, keys),))
+                rows = await self._fetch(self._many, (self._sql.list_param(keys),))
         except Exception as e:  # (cancelled instead: `_flushed` cancels the reads left unanswered)
             for _, _, fut in batch:
                 if not fut.done():

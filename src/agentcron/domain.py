@@ -1,0 +1,249 @@
+"""Plain typed values every layer shares: what a worker runs, what a run produced, and the states an
+execution moves through. Nothing here touches the database, the network or the clock; the store parses
+rows into these values once, and everything above it (scheduler, worker, engine, API) reads them.
+
+State machine of an execution (``state``; the wire ``status``/``outcome`` in brackets):
+
+    queued [idle/pending] --claim--> running [running/pending] --finish--> done [idle/success|failure]
+    queued|running --cancel--> done [canceled/failure]
+    running --lease lapses--> done [idle/failure, "Worker lost"]      (reaper)
+    running --graceful shutdown--> queued (lease released; another worker resumes it)
+    (skipped slots are born done [canceled/failure] with a ``reason``)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class ExecState(StrEnum):
+    """Where an execution is in its life (column ``state``; not on the wire)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+
+
+class ExecStatus(StrEnum):
+    """The wire ``status`` of an execution (and of a task: ``idle`` or ``running``)."""
+
+    IDLE = "idle"
+    RUNNING = "running"
+    CANCELED = "canceled"
+
+
+class Outcome(StrEnum):
+    PENDING = "pending"
+    SUCCESS = "success"
+    FAILURE = "failure"
+
+
+class RunKind(StrEnum):
+    """Why an execution exists (column ``kind``)."""
+
+    SCHEDULE = "schedule"
+    CATCHUP = "catchup"
+    TRIGGER = "trigger"
+    SKIP = "skip"
+
+
+class SkipReason(StrEnum):
+    """Why a slot was recorded as skipped instead of run (execution ``reason``)."""
+
+    OVERLAP = "overlap"
+    LIMITS = "limits"
+    MISFIRE = "misfire"
+    SCHEDULE = "schedule"
+
+
+class OverlapPolicy(StrEnum):
+    SKIP = "skip"
+    QUEUE = "queue"
+    ALLOW = "allow"
+    CANCEL_PREVIOUS = "cancelPrevious"
+
+
+class MisfirePolicy(StrEnum):
+    COALESCE = "coalesce"
+    SKIP = "skip"
+    ALL = "all"
+
+
+#: The contract's runtime floor: a ``maxTime`` below 15 minutes (or none) runs with 15 minutes.
+MAX_TIME_DEFAULT_MS = 15 * 60_000
+
+
+@dataclass(frozen=True, slots=True)
+class Deadline:
+    """The wall time one run may take, and the limit that sets it (named in the summary of a run it ends)."""
+
+    seconds: float
+    limit: str
+
+    @staticmethod
+    def of(max_time: int | None, session_duration: int | None) -> Deadline:
+        """``sessionDuration`` when set (> 0) and shorter, else ``maxTime`` (at least 15 minutes)."""
+        mt = max_time if isinstance(max_time, int) and max_time >= MAX_TIME_DEFAULT_MS else MAX_TIME_DEFAULT_MS
+        if isinstance(session_duration, int) and 0 < session_duration < mt:
+            return Deadline(session_duration / 1000, f"sessionDuration ({session_duration} ms)")
+        return Deadline(mt / 1000, f"maxTime ({mt} ms)")
+
+
+@dataclass(frozen=True, slots=True)
+class TaskConfig:
+    """A task's configuration as of the moment a slot fired or a run was claimed (later edits apply to
+    later runs). ``schedule``/``timezone`` are as stored (validated when written)."""
+
+    id: str
+    account_id: str
+    name: str
+    description: str
+    bot_id: str | None = None
+    contact_id: str | None = None
+    schedule: str | None = None
+    timezone: str | None = None
+    max_iterations: int | None = None
+    max_time: int | None = None
+    session_duration: int | None = None
+    max_calls: int | None = None
+    overlap_policy: OverlapPolicy = OverlapPolicy.SKIP
+    misfire_policy: MisfirePolicy = MisfirePolicy.COALESCE
+
+    @property
+    def instruction(self) -> str:
+        """The task's instruction to its bot: its name, then its description."""
+        return f"{self.name}\n\n{self.description}".strip() or "(the task has no name or description)"
+
+    @property
+    def label(self) -> str:
+        return self.name or self.id
+
+    @property
+    def deadline(self) -> Deadline:
+        return Deadline.of(self.max_time, self.session_duration)
+
+
+@dataclass(frozen=True, slots=True)
+class BotConfig:
+    """The bot a run talks to: its model (``provider:model``; empty: the server's default), backstory
+    (system prompt) and abilities (each ``{"type", "name"?, "config"?}``, decoded but not validated: the
+    engine refuses an unusable one when the run starts)."""
+
+    id: str
+    model: str = ""
+    backstory: str = ""
+    abilities: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One claimed execution, as a worker runs it."""
+
+    execution_id: str
+    attempt: int
+    account_id: str
+    conversation_id: str
+    task: TaskConfig
+    bot: BotConfig | None
+
+    @property
+    def deadline(self) -> Deadline:
+        return self.task.deadline
+
+
+@dataclass(slots=True)
+class RunResult:
+    """What a run produced: its outcome, a summary, the conversation (``(type, text)`` pairs: ``user``,
+    ``bot``, ``activity``) and its token usage."""
+
+    outcome: Outcome
+    summary: str
+    messages: list[tuple[str, str]] = field(default_factory=list)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    model_requests: int = 0
+
+
+class RunInterrupted(asyncio.CancelledError):
+    """Raised by a runner in place of the `asyncio.CancelledError` that interrupted it (a cancel, a time
+    limit, a shutdown), carrying what the run did until then: a run ended by its time limit is recorded
+    with this partial result, a cancelled one keeps its conversation. Being a `CancelledError`, it ends
+    the run's task as cancelled, as the interruption would have."""
+
+    def __init__(self, partial: RunResult) -> None:
+        super().__init__()
+        self.partial = partial
+
+
+@dataclass(slots=True)
+class Finished:
+    """A run's result as the worker records it, fenced on ``(execution_id, attempt)``."""
+
+    execution_id: str
+    attempt: int
+    task_id: str
+    outcome: Outcome
+    summary: str
+    status: ExecStatus = ExecStatus.IDLE
+    input_tokens: int = 0
+    output_tokens: int = 0
+    model_requests: int = 0
+    messages: Sequence[tuple[str, str]] = ()
+    account_id: str = ""
+    conversation_id: str | None = None
+
+    @staticmethod
+    def of(job: Job, result: RunResult) -> Finished:
+        return Finished(
+            job.execution_id,
+            job.attempt,
+            job.task.id,
+            result.outcome,
+            result.summary,
+            input_tokens=result.input_tokens,
+            output_tokens=result.output_tokens,
+            model_requests=result.model_requests,
+            messages=result.messages,
+            account_id=job.account_id,
+            conversation_id=job.conversation_id,
+        )
+
+
+@dataclass(slots=True)
+class PlannedRun:
+    """An execution the scheduler (or a trigger) decided to record for ``task``: a run to queue or
+    dispatch, or a skipped slot (``kind`` skip, with ``reason`` and ``summary``). ``execution_id`` is
+    given when the row is written."""
+
+    task: TaskConfig
+    kind: RunKind
+    scheduled_for: int | None
+    missed_count: int = 0
+    reason: SkipReason | None = None
+    summary: str | None = None
+    execution_id: str = ""
+
+    @property
+    def skipped(self) -> bool:
+        return self.kind is RunKind.SKIP
+
+
+@dataclass(frozen=True, slots=True)
+class DueTask:
+    """A task whose next slot has come: its configuration and that slot (epoch ms)."""
+
+    task: TaskConfig
+    next_run_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """An account's usage as the limits see it: executions queued or running (counted up to the cap), and
+    executions started in the rolling day (hourly buckets)."""
+
+    active: int = 0
+    today: int = 0

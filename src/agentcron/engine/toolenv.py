@@ -1,0 +1,26 @@
+"""What every ability's tools share within one run, and the error an unusable ability config raises.
+
+Its own module so that `abilities` and `mcp` both depend on it and never on each other at import time
+(`abilities` loads `mcp` only when a bot has an ``mcp`` ability).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+
+from agentcron.engine import net
+
+
+class AbilityConfigError(ValueError):
+    """An ability's config cannot be used; the message names the ability."""
+
+
+@dataclass(slots=True)
+class ToolEnv:
+    """What tools of one run share: the HTTP client and the outbound allow list."""
+
+    client: httpx.AsyncClient
+    allow: net.AllowList
+    stdio_allow: tuple[str, ...] = ()

@@ -1,0 +1,123 @@
+"""The SQL that differs between SQLite and PostgreSQL, as named capabilities of one `Dialect` per backend.
+
+Store modules write SQL once, in PostgreSQL's ``$n`` placeholder style, and ask their transaction's
+dialect (``tx.sql``) for the few pieces that differ: list parameters, row sets, row locks, parameter
+casts, JSON matching. Nothing outside ``store/`` knows which backend it runs on: what a caller needs to
+know is a `Capabilities` flag of the database.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import msgspec
+
+#: arg(value) -> the placeholder (``$n``) of a parameter appended to the statement's arguments
+Arg = Callable[[Any], str]
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a database can do, as the components above the store see it."""
+
+    #: several transactions write at once (row locks, SKIP LOCKED); SQLite has one writer connection
+    concurrent_writes: bool
+    #: commits can notify other processes (LISTEN/NOTIFY): events reach subscribers across processes
+    cross_process_notify: bool
+
+
+class Dialect(Protocol):
+    name: str
+    #: suffix of a SELECT that locks its rows and skips rows another transaction holds ("" on SQLite)
+    skip_locked: str
+
+    def any_of(self, column: str, n: int, of: str = "text") -> str:
+        """SQL for "``column`` is one of the list bound as parameter ``$n``" (made by `list_param`; ``of``:
+        the PostgreSQL type of its elements).
+        One statement text for every list length, so the database parses and plans it once."""
+        ...
+
+    def list_param(self, values: Iterable[str | int]) -> Any:
+        """The parameter of an `any_of` condition."""
+        ...
+
+    def values(
+        self, name: str, cols: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]], first: int = 1
+    ) -> tuple[str, list[Any]]:
+        """A CTE ``name(cols) AS (...)`` holding ``rows`` (column types as PostgreSQL names them), and its
+        parameters, numbered from ``first``. The statement text does not depend on the number of rows."""
+        ...
+
+    def typed(self, n: int, pg_type: str) -> str:
+        """Parameter ``$n`` where the database cannot infer its type (``INSERT ... SELECT``)."""
+        ...
+
+    def meta_match(self, key: str, value: str | bool, arg: Arg) -> str:
+        """A condition: the JSON column ``meta`` has ``key`` equal to ``value`` (a string, or a JSON bool)."""
+        ...
+
+    def is_unique_violation(self, error: BaseException) -> bool: ...
+
+
+class SQLiteDialect:
+    name = "sqlite"
+    skip_locked = ""
+
+    def any_of(self, column: str, n: int, of: str = "text") -> str:
+        return f"{column} IN (SELECT value FROM json_each(${n}))"
+
+    def list_param(self, values: Iterable[str | int]) -> Any:
+        return json.dumps(list(values))
+
+    def values(
+        self, name: str, cols: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]], first: int = 1
+    ) -> tuple[str, list[Any]]:
+        # The rows travel as one JSON array of arrays: a VALUES list would make a new statement text per
+        # batch size, and parsing thousands of placeholders costs more than the statement's work.
+        names = ", ".join(c for c, _ in cols)
+        fields = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(cols)))
+        return f"{name}({names}) AS (SELECT {fields} FROM json_each(${first}))", [
+            json.dumps(rows, ensure_ascii=False)  # raw UTF-8: a lone surrogate fails the bind
+        ]
+
+    def typed(self, n: int, pg_type: str) -> str:
+        return f"${n}"
+
+    def meta_match(self, key: str, value: str | bool, arg: Arg) -> str:
+        path = arg('$."' + key.replace('"', '""') + '"')
+        if isinstance(value, bool):
+            return f"json_type(meta, {path}) = {arg('true' if value else 'false')}"
+        return f"(json_type(meta, {path}) = 'text' AND json_extract(meta, {path}) = {arg(value)})"
+
+    def is_unique_violation(self, error: BaseException) -> bool:
+        return "UNIQUE constraint failed" in str(error)
+
+
+class PostgresDialect:
+    name = "postgresql"
+    skip_locked = " FOR UPDATE SKIP LOCKED"
+
+    def any_of(self, column: str, n: int, of: str = "text") -> str:
+        return f"{column} = ANY(${n}::{of}[])"
+
+    def list_param(self, values: Iterable[str | int]) -> Any:
+        return list(values)
+
+    def values(
+        self, name: str, cols: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]], first: int = 1
+    ) -> tuple[str, list[Any]]:
+        names = ", ".join(c for c, _ in cols)
+        arrays = ", ".join(f"${first + i}::{t}[]" for i, (_, t) in enumerate(cols))
+        return f"{name}({names}) AS (SELECT * FROM unnest({arrays}))", [list(col) for col in zip(*rows, strict=True)]
+
+    def typed(self, n: int, pg_type: str) -> str:
+        return f"${n}::{pg_type}"
+
+    def meta_match(self, key: str, value: str | bool, arg: Arg) -> str:
+        return f"meta -> {arg(key)} = {arg(msgspec.json.encode(value).decode())}::jsonb"
+
+    def is_unique_violation(self, error: BaseException) -> bool:
+        return getattr(error, "sqlstate", None) == "23505" or "duplicate key" in str(error)

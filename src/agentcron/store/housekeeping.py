@@ -1,0 +1,60 @@
+"""Housekeeping: reap runs whose worker died, prune old executions and usage counters, delete expired
+tasks. Each method is one bounded batch in its own transaction; the janitor repeats them."""
+
+from __future__ import annotations
+
+from agentcron.domain import Outcome
+from agentcron.store.db import Database
+from agentcron.store.firing import HOUR_MS
+from agentcron.store.settle import delete_task_rows, settle_tasks
+
+WORKER_LOST = "Worker lost: the execution's lease expired without a heartbeat, so the run was ended"
+
+
+class HousekeepingStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def reap(self, now: int, limit: int = 1000) -> list[str]:
+        """End up to ``limit`` runs whose lease lapsed (their worker died) as failures; returns their ids."""
+        async with self.db.tx(write=True) as tx:
+            # One statement: row locks are held for the batch's duration only, never row by row.
+            rows = await tx.fetch(
+                "UPDATE task_executions SET state = 'done', status = 'idle', outcome = 'failure', "
+                "summary = $3, completed_at = $1, updated_at = $1, lease_until = NULL "
+                "WHERE state = 'running' AND id IN (SELECT id FROM task_executions WHERE state = 'running' "
+                f"AND lease_until < $1 ORDER BY lease_until LIMIT $2{tx.sql.skip_locked}) RETURNING id, task_id",
+                now,
+                limit,
+                WORKER_LOST,
+            )
+            tasks = sorted({r["task_id"] for r in rows})
+            await settle_tasks(tx, [(t, Outcome.FAILURE.value) for t in tasks], now)
+        return [r["id"] for r in rows]
+
+    async def prune(self, older_than: int, batch: int = 1000) -> int:
+        """Delete up to ``batch`` finished executions created before ``older_than``; returns how many."""
+        async with self.db.tx(write=True) as tx:
+            return await tx.execute(
+                "DELETE FROM task_executions WHERE id IN (SELECT id FROM task_executions "
+                "WHERE created_at < $1 AND state = 'done' ORDER BY created_at LIMIT $2)",
+                older_than,
+                batch,
+            )
+
+    async def prune_usage(self, now: int) -> int:
+        """Drop hourly usage counters older than two days."""
+        async with self.db.tx(write=True) as tx:
+            return await tx.execute("DELETE FROM account_usage WHERE hour < $1", now // HOUR_MS - 48)
+
+    async def expire_tasks(self, now: int, batch: int = 1000) -> int:
+        """Delete up to ``batch`` tasks past their ``expiresAt`` that are not running; returns how many."""
+        async with self.db.tx(write=True) as tx:
+            rows = await tx.fetch(
+                "SELECT id FROM tasks WHERE expires_at IS NOT NULL AND expires_at <= $1 AND status <> 'running' "
+                "LIMIT $2",
+                now,
+                batch,
+            )
+            await delete_task_rows(tx, [r["id"] for r in rows])
+        return len(rows)

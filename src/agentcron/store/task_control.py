@@ -1,0 +1,110 @@
+"""What the API does to a task's runs: trigger, cancel, delete, and the checks that go with them. Each
+method owns its transaction (or joins the caller's, for the generic delete) and raises `ApiError` 404
+for a task this account does not have, so another account's ids answer exactly like missing ones."""
+
+from __future__ import annotations
+
+from agentcron.domain import PlannedRun, RunKind
+from agentcron.errors import limits_reached, not_found
+from agentcron.policy import limit_reached, limit_refused
+from agentcron.schedule import ScheduleError
+from agentcron.slots import next_slot
+from agentcron.store.db import Database, Row, Tx
+from agentcron.store.firing import FiringStore
+from agentcron.store.rows import task_config
+from agentcron.store.settle import cancel_runs, delete_task_rows
+
+TASK_VISIBLE = "SELECT * FROM tasks WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL"
+
+
+class TaskControl:
+    def __init__(self, db: Database, firing: FiringStore) -> None:
+        self.db = db
+        self.firing = firing
+
+    async def _task(self, tx: Tx, account_id: str, task_id: str) -> Row:
+        row = None if "\x00" in task_id else await tx.fetchrow(TASK_VISIBLE, task_id, account_id)
+        if row is None:
+            raise not_found()
+        return row
+
+    async def trigger(self, account_id: str, task_id: str, now: int, concurrent_cap: int, daily_cap: int) -> PlannedRun:
+        """Queue an additional execution of the task now. Raises 404, or 429 ``LIMITS_REACHED`` when the
+        account is at a cap (0: no cap)."""
+        async with self.db.tx(write=True) as tx:
+            task = task_config(await self._task(tx, account_id, task_id))
+            usage = (await self.firing.account_usage(tx, [account_id], now, concurrent_cap, daily_cap))[account_id]
+            limit = limit_reached(usage, concurrent_cap, daily_cap)
+            if limit is not None:
+                raise limits_reached(limit_refused(limit, usage, concurrent_cap, daily_cap))
+            run = PlannedRun(task, RunKind.TRIGGER, None)
+            await self.firing.insert_executions(tx, [run], now)
+            await self.firing.record_usage(tx, {account_id: 1}, now)
+        return run
+
+    async def cancel(self, account_id: str, task_id: str, now: int, execution_id: str | None = None) -> list[str]:
+        """Cancel the task's queued and running executions, or just ``execution_id`` (404 unless it is
+        this task's); returns the ids cancelled (none: a no-op). The task's next slot is then recomputed
+        from ``now`` in its own timezone."""
+        async with self.db.tx(write=True) as tx:
+            task = await self._task(tx, account_id, task_id)
+            if execution_id is not None:
+                owned = (
+                    None
+                    if "\x00" in execution_id
+                    else await tx.fetchrow(
+                        "SELECT id FROM task_executions WHERE id = $1 AND task_id = $2 AND account_id = $3",
+                        execution_id,
+                        task_id,
+                        account_id,
+                    )
+                )
+                if owned is None:
+                    raise not_found()
+            canceled = await cancel_runs(tx, task_id, now, execution_id)
+            if canceled:
+                try:
+                    nxt = next_slot(task["schedule"], task["timezone"], now)
+                except ScheduleError:
+                    nxt = None
+                await tx.execute("UPDATE tasks SET next_run_at = $2 WHERE id = $1", task_id, nxt)
+        return canceled
+
+    async def delete(self, tx: Tx, task: Row, now: int) -> bool:
+        """Delete the task in the caller's transaction; returns True (the row is handled here). While one
+        of its executions runs, the queued ones are cancelled, the task vanishes from the API at once
+        (``deleted_at``) and the run's settle removes it when the run ends; otherwise it goes now with its
+        executions and events."""
+        running = await tx.fetchrow(
+            "SELECT id FROM task_executions WHERE task_id = $1 AND state = 'running' LIMIT 1", task["id"]
+        )
+        if running is not None:
+            await tx.execute(
+                "UPDATE task_executions SET state = 'done', status = 'canceled', outcome = 'failure', "
+                "summary = 'Task deleted before this execution started', completed_at = $2, updated_at = $2 "
+                "WHERE task_id = $1 AND state = 'queued'",
+                task["id"],
+                now,
+            )
+            await tx.execute(
+                "UPDATE tasks SET deleted_at = $2, next_run_at = NULL, updated_at = $2 WHERE id = $1", task["id"], now
+            )
+            return True
+        await delete_task_rows(tx, [task["id"]])
+        return True
+
+    async def unlink(self, tx: Tx, account_id: str, column: str, ref_id: str) -> None:
+        """Tasks keep existing without a deleted bot or contact (``column`` is ``bot_id`` or ``contact_id``;
+        like a foreign key ON DELETE SET NULL)."""
+        assert column in ("bot_id", "contact_id")
+        await tx.execute(
+            f"UPDATE tasks SET {column} = NULL WHERE account_id = $1 AND {column} = $2", account_id, ref_id
+        )
+
+    async def owner(self, task_id: str) -> str | None:
+        """The account of a visible task, or None (the subscribe stream answers 401 for another's)."""
+        if "\x00" in task_id:
+            return None
+        async with self.db.tx() as tx:
+            row = await tx.fetchrow("SELECT account_id FROM tasks WHERE id = $1 AND deleted_at IS NULL", task_id)
+        return None if row is None else str(row["account_id"])
