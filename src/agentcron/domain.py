@@ -229,7 +229,7 @@ class PlannedRun:
 
     @property
     def skipped(self) -> bool:
-        return self.kind is RunKind.SKIP
+        return self.kind == RunKind.SKIP
 
 
 @dataclass(frozen=True, slots=True)

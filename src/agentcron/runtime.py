@@ -51,6 +51,7 @@ class Services:
     scheduler: Scheduler | None
     janitor: Janitor | None
     _loops: list[asyncio.Task[None]] = field(default_factory=list)
+    _ticking: asyncio.Task[None] | None = None
 
     @classmethod
     async def build(cls, settings: Settings, clock: Clock, runner: Runner, store: Store | None = None) -> Services:
@@ -93,18 +94,29 @@ class Services:
         if self.worker is not None:
             self.worker.start()
         if self.scheduler is not None:
-            self._loops.append(asyncio.create_task(self.scheduler.run()))
+            self._ticking = asyncio.create_task(self.scheduler.run())
+            self._loops.append(self._ticking)
         if self.janitor is not None:
             self._loops.append(asyncio.create_task(self.janitor.run()))
         # Everything loaded so far (modules, app, pools) lives for the whole process: move it out of the
         # cyclic GC's generations so full collections stay short (they showed as latency spikes).
         gc.freeze()
 
-    async def stop(self) -> None:
+    def quiesce(self) -> None:
+        """Stop firing, housekeeping and claiming new runs; runs in flight go on (a shutdown has begun)."""
         if self.scheduler is not None:
             self.scheduler.stop()
         if self.janitor is not None:
             self.janitor.stopping = True
+        if self.worker is not None:
+            self.worker.capacity.stopping = True
+
+    async def stop(self) -> None:
+        """Graceful: quiesce, let a tick in flight commit (its runs reach the worker before its shutdown
+        takes stock), then shut the worker down (runs finish or are handed back), then close."""
+        self.quiesce()
+        if self._ticking is not None:
+            await asyncio.wait([self._ticking], timeout=self.settings.shutdown_grace_ms / 1000)
         if self.worker is not None:
             await self.worker.shutdown(self.settings.shutdown_grace_ms)
         for t in self._loops:
@@ -147,11 +159,22 @@ async def run_http(services: Services) -> None:
         lifespan="off",
         timeout_graceful_shutdown=max(1, s.shutdown_grace_ms // 1000),
     )
+    # Load the server's protocol and middleware now, so that the roles' start (which freezes everything
+    # loaded so far out of the cyclic GC) covers them too.
+    config.load()
     server = uvicorn.Server(config)
-    # uvicorn re-raises the signal that stopped it once it has shut down: by then the signal must do
-    # nothing, so that the roles below still stop gracefully.
+
+    loop = asyncio.get_running_loop()
+
+    def stop(*_: object) -> None:
+        server.should_exit = True
+        loop.call_soon_threadsafe(services.quiesce)  # no new runs while uvicorn drains its connections
+
+    # A signal before uvicorn takes over (while the roles start) stops the server as soon as it runs; and
+    # uvicorn re-raises the signal that stopped it once it has shut down, which must then only do this
+    # again, so that the roles below still stop gracefully.
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: None)
+        signal.signal(sig, stop)
     await services.start()
     try:
         await server.serve()

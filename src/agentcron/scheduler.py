@@ -122,7 +122,7 @@ class Scheduler:
         result = TickResult()
         firing = self.firing
         jobs: list[Job] = []
-        async with self.store.db.tx(write=True) as tx:
+        async with self.store.transaction() as tx:
             due = await firing.due_tasks(tx, now, s.scheduler_batch)
             if not due:
                 return result
@@ -242,6 +242,7 @@ class Scheduler:
         to see tasks written by other processes), so slots fire within milliseconds of due."""
         poll = self.settings.poll_ms / 1000
         while not self.stopping:
+            self.wake.clear()  # before the ticks: a wake-up arriving during them is not lost
             try:
                 await self.run_until_idle(self.clock.now_ms())
                 nxt = await self.firing.next_due_at()
@@ -251,7 +252,6 @@ class Scheduler:
                 await asyncio.sleep(poll)
             now = self.clock.now_ms()
             delay = poll if nxt is None else min(poll, max(0.0, (nxt - now) / 1000))
-            self.wake.clear()
             if delay > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), delay)

@@ -31,6 +31,8 @@ from agentcron.store.resources import BOT, CONTACT, Resource, json_in
 Prepare = Callable[[AppContext, Tx, str, dict[str, Any], Row | None, int], Awaitable[dict[str, Any]]]
 #: after_create(ctx, tx, account_id, new id, fields sent, now): writes that belong to the new row.
 AfterCreate = Callable[[AppContext, Tx, str, str, dict[str, Any], int], Awaitable[None]]
+#: committed(ctx, id, columns written): after the write committed (signals to the rest of the process).
+Committed = Callable[[AppContext, str, dict[str, Any]], None]
 #: on_delete(ctx, tx, account_id, row) -> True if the hook deleted (or scheduled deletion of) the row
 OnDelete = Callable[[AppContext, Tx, str, Row], Awaitable[bool]]
 
@@ -43,6 +45,7 @@ class ResourceApi:
     prepare: Prepare | None = None
     on_delete: OnDelete | None = None
     after_create: AfterCreate | None = None
+    committed: Committed | None = None
     #: wire fields stored as JSON
     json_fields: frozenset[str] = frozenset({"meta"})
     #: defaults for create, by column
@@ -96,12 +99,14 @@ def routes(api: ResourceApi, prefix: str = "/api/v1") -> list[HTTPRouteHandler]:
         row.update(columns_from(api, fields, None))
         new_id = ids.new_id(now)
         row.update(id=new_id, account_id=account_id, created_at=now, updated_at=now)
-        async with ctx.store.db.tx(write=True) as tx:
+        async with ctx.store.transaction() as tx:
             if api.prepare is not None:
                 row.update(await api.prepare(ctx, tx, account_id, fields, None, now))
             await ctx.store.insert(res, row, tx)
             if api.after_create is not None:
                 await api.after_create(ctx, tx, account_id, new_id, fields, now)
+        if api.committed is not None:
+            api.committed(ctx, new_id, row)
         return json_response({"id": new_id})
 
     async def list_items(request: Request[Any, Any, Any]) -> Response[Any]:
@@ -128,7 +133,7 @@ def routes(api: ResourceApi, prefix: str = "/api/v1") -> list[HTTPRouteHandler]:
         body = await read_body(request, write_type)
         fields = present(body)
         store = ctx.store
-        async with store.db.tx(write=True) as tx:
+        async with store.transaction() as tx:
             existing = await store.get_row(res, account_id, item_id, tx)
             if existing is None:
                 raise not_found()
@@ -138,12 +143,14 @@ def routes(api: ResourceApi, prefix: str = "/api/v1") -> list[HTTPRouteHandler]:
                 changes.update(await api.prepare(ctx, tx, account_id, fields, existing, now))
             changes["updated_at"] = now
             await store.update(res, account_id, item_id, changes, tx)
+        if api.committed is not None:
+            api.committed(ctx, item_id, changes)
         return json_response({"id": item_id})
 
     async def delete(request: Request[Any, Any, Any], item_id: FromPath[str]) -> Response[bytes]:
         ctx, account_id = await authed(request)
         store = ctx.store
-        async with store.db.tx(write=True) as tx:
+        async with store.transaction() as tx:
             existing = await store.get_row(res, account_id, item_id, tx)
             if existing is None:
                 raise not_found()

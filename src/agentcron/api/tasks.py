@@ -62,28 +62,18 @@ async def delete_task(ctx: AppContext, tx: Tx, account_id: str, row: Row) -> boo
     return await ctx.store.tasks.delete(tx, row, ctx.clock.now_ms())
 
 
-async def _after_task_create(
-    ctx: AppContext, tx: Tx, account_id: str, task_id: str, fields: dict[str, Any], now: int
-) -> None:
-    ctx.signals.emit(ScheduleChanged(task_id))
-
-
-async def _prepare_and_wake(
-    ctx: AppContext, tx: Tx, account_id: str, fields: dict[str, Any], existing: Row | None, now: int
-) -> dict[str, Any]:
-    out = await prepare_task(ctx, tx, account_id, fields, existing, now)
-    if "next_run_at" in out and existing is not None:
-        ctx.signals.emit(ScheduleChanged(existing["id"]))
-    return out
+def _rescheduled(ctx: AppContext, task_id: str, columns: dict[str, Any]) -> None:
+    if "next_run_at" in columns:
+        ctx.signals.emit(ScheduleChanged(task_id))
 
 
 TASKS = ResourceApi(
     TASK,
     TaskWrite,
     filters=TASK_FILTERS,
-    prepare=_prepare_and_wake,
+    prepare=prepare_task,
     on_delete=delete_task,
-    after_create=_after_task_create,
+    committed=_rescheduled,
 )
 
 

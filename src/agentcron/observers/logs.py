@@ -14,7 +14,7 @@ log = logging.getLogger("agentcron.runs")
 def _finished(sig: ExecutionsFinished) -> None:
     for run in sig.runs:
         r = run.result
-        if r.outcome is Outcome.FAILURE:
+        if r.outcome == Outcome.FAILURE:
             log.warning(
                 "execution %s of task %s failed after %d ms: %s", r.execution_id, r.task_id, run.duration_ms, r.summary
             )

@@ -7,6 +7,7 @@ write, so another account's ids behave exactly like ids that do not exist.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +58,10 @@ class Store:
 
     async def close(self) -> None:
         await self.db.close()
+
+    def transaction(self, write: bool = True) -> AbstractAsyncContextManager[Tx]:
+        """A unit of work spanning several store calls (they take its `Tx`); commits on success."""
+        return self.db.tx(write=write)
 
     # -- generic resource access ----------------------------------------------------------------------
 

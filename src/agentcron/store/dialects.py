@@ -34,6 +34,10 @@ class Dialect(Protocol):
     #: suffix of a SELECT that locks its rows and skips rows another transaction holds ("" on SQLite)
     skip_locked: str
 
+    def skip_locked_of(self, *tables: str) -> str:
+        """`skip_locked` for a join: lock the rows of these tables (aliases) only."""
+        ...
+
     def any_of(self, column: str, n: int, of: str = "text") -> str:
         """SQL for "``column`` is one of the list bound as parameter ``$n``" (made by `list_param`; ``of``:
         the PostgreSQL type of its elements).
@@ -65,6 +69,9 @@ class Dialect(Protocol):
 class SQLiteDialect:
     name = "sqlite"
     skip_locked = ""
+
+    def skip_locked_of(self, *tables: str) -> str:
+        return ""
 
     def any_of(self, column: str, n: int, of: str = "text") -> str:
         return f"{column} IN (SELECT value FROM json_each(${n}))"
@@ -100,6 +107,9 @@ class PostgresDialect:
     name = "postgresql"
     skip_locked = " FOR UPDATE SKIP LOCKED"
 
+    def skip_locked_of(self, *tables: str) -> str:
+        return f" FOR UPDATE OF {', '.join(tables)} SKIP LOCKED"
+
     def any_of(self, column: str, n: int, of: str = "text") -> str:
         return f"{column} = ANY(${n}::{of}[])"
 
@@ -111,7 +121,8 @@ class PostgresDialect:
     ) -> tuple[str, list[Any]]:
         names = ", ".join(c for c, _ in cols)
         arrays = ", ".join(f"${first + i}::{t}[]" for i, (_, t) in enumerate(cols))
-        return f"{name}({names}) AS (SELECT * FROM unnest({arrays}))", [list(col) for col in zip(*rows, strict=True)]
+        columns = [list(col) for col in zip(*rows, strict=True)] if rows else [[] for _ in cols]
+        return f"{name}({names}) AS (SELECT * FROM unnest({arrays}))", columns
 
     def typed(self, n: int, pg_type: str) -> str:
         return f"${n}::{pg_type}"

@@ -47,7 +47,7 @@ class _PostgresTx:
     ) -> list[Row] | None:
         # One statement for the batch: one array parameter per column, unnest'ed.
         if not rows:
-            return []
+            return [] if returning else None
         names = ", ".join(c for c, _ in cols)
         arrays = ", ".join(f"${i}::{'text' if t == 'jsonb' else t}[]" for i, (_, t) in enumerate(cols, start=1))
         select = ", ".join(f"v.{c}::jsonb" if t == "jsonb" else f"v.{c}" for c, t in cols)

@@ -7,9 +7,10 @@ below.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -27,6 +28,8 @@ from agentcron.domain import (
     TaskConfig,
 )
 from agentcron.store.db import Row
+
+log = logging.getLogger("agentcron.store")
 
 #: Largest number of rows one bulk statement carries.
 CHUNK = 1000
@@ -91,15 +94,31 @@ def task_config(row: Row) -> TaskConfig:
         max_time=row["max_time"],
         session_duration=row["session_duration"],
         max_calls=row["max_calls"],
-        overlap_policy=OverlapPolicy(row["overlap_policy"]),
-        misfire_policy=MisfirePolicy(row["misfire_policy"]),
+        overlap_policy=_policy(OverlapPolicy, row, "overlap_policy", OverlapPolicy.SKIP),
+        misfire_policy=_policy(MisfirePolicy, row, "misfire_policy", MisfirePolicy.COALESCE),
     )
+
+
+P = TypeVar("P", OverlapPolicy, MisfirePolicy)
+
+
+def _policy(kind: type[P], row: Row, column: str, default: P) -> P:
+    """A policy column as its enum; a value this version does not know (written by a newer one, or by
+    hand) reads as the default, logged, so that one row cannot stall a whole tick or claim."""
+    try:
+        return kind(row[column])
+    except ValueError:
+        log.warning("task %s: unknown %s %r, using %r", row["id"], column, row[column], default.value)
+        return default
 
 
 def bot_config(row: Row) -> BotConfig:
     """A ``bots`` row as a run uses it: abilities decoded (anything but a list reads as none)."""
     raw = row["abilities"]
-    value = msgspec.json.decode(raw) if isinstance(raw, str | bytes) else raw
+    try:
+        value = msgspec.json.decode(raw) if isinstance(raw, str | bytes) else raw
+    except msgspec.DecodeError:
+        value = [raw]  # not JSON: the engine refuses it when the run starts (that run fails, not the claim)
     abilities = tuple(value) if isinstance(value, list) else ()
     return BotConfig(
         id=row["id"],
@@ -112,10 +131,10 @@ def bot_config(row: Row) -> BotConfig:
 def execution_row(run: PlannedRun, now: int, state: ExecState = ExecState.QUEUED) -> tuple[Any, ...]:
     """The `EXECUTION_COLUMNS` of ``run`` (given an id now if it has none): queued, or born running (a
     dispatched run) or done (a skipped slot: ``canceled``/``failure`` with its reason)."""
-    skipped = run.kind is RunKind.SKIP
+    skipped = run.kind == RunKind.SKIP
     if not run.execution_id:
         run.execution_id = ids.new_id(now)
-    running = state is ExecState.RUNNING and not skipped
+    running = state == ExecState.RUNNING and not skipped
     task = run.task
     return (
         run.execution_id,

@@ -79,7 +79,7 @@ class RunStore:
         async with self.db.tx(write=True) as tx:
             # Both rows, skipping either if held: a claim must never wait on an execution row while holding
             # its task (cancel, reap and finish lock executions first, then the task: that wait would deadlock).
-            lock = tx.sql.skip_locked.replace("FOR UPDATE", "FOR UPDATE OF e, t")
+            lock = tx.sql.skip_locked_of("e", "t")
             rows = await tx.fetch(
                 "SELECT e.id, e.task_id, t.overlap_policy FROM task_executions e JOIN tasks t ON t.id = e.task_id "
                 "WHERE e.state = 'queued' AND (t.status <> 'running' OR t.overlap_policy = 'allow') "

@@ -46,7 +46,11 @@ class _SQLiteTx:
         return dict(zip([d[0] for d in cur.description], r, strict=True))
 
     async def execute(self, sql: str, *args: Any) -> int:
-        return self.conn.execute(_to_sqlite(sql), args).rowcount
+        count = self.conn.execute(_to_sqlite(sql), args).rowcount
+        if count < 0 and sql.lstrip()[:4].upper() == "WITH":
+            # sqlite3 reports no row count for a statement led by a CTE (WITH ... UPDATE): ask SQLite
+            count = self.conn.execute("SELECT changes()").fetchone()[0]
+        return int(count)
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         self.conn.executemany(_to_sqlite(sql), rows)

@@ -76,7 +76,10 @@ class TaskControl:
         (``deleted_at``) and the run's settle removes it when the run ends; otherwise it goes now with its
         executions and events."""
         running = await tx.fetchrow(
-            "SELECT id FROM task_executions WHERE task_id = $1 AND state = 'running' LIMIT 1", task["id"]
+            # (the IN is redundant but lets SQLite use the partial index of live executions)
+            "SELECT id FROM task_executions WHERE task_id = $1 AND state IN ('queued', 'running') "
+            "AND state = 'running' LIMIT 1",
+            task["id"],
         )
         if running is not None:
             await tx.execute(
@@ -96,7 +99,8 @@ class TaskControl:
     async def unlink(self, tx: Tx, account_id: str, column: str, ref_id: str) -> None:
         """Tasks keep existing without a deleted bot or contact (``column`` is ``bot_id`` or ``contact_id``;
         like a foreign key ON DELETE SET NULL)."""
-        assert column in ("bot_id", "contact_id")
+        if column not in ("bot_id", "contact_id"):
+            raise ValueError(f"tasks cannot be unlinked from {column!r}")
         await tx.execute(
             f"UPDATE tasks SET {column} = NULL WHERE account_id = $1 AND {column} = $2", account_id, ref_id
         )

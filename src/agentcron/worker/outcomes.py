@@ -43,6 +43,7 @@ class OutcomeWriter:
         self._writing = asyncio.Semaphore(writers)
         self._renewing = asyncio.Lock()  # held while leases are renewed (see `renewing`)
         self._side_writes: set[asyncio.Task[bool]] = set()  # see `keep_canceled`
+        self._closing = False
 
     def __len__(self) -> int:
         """Outcomes not written yet (waiting or being written)."""
@@ -137,11 +138,18 @@ class OutcomeWriter:
         if self._side_writes:
             await asyncio.wait(self._side_writes, timeout=within_s)
 
+    def close(self) -> None:
+        """Let `run` end after the batch it is writing (never cancelled mid-write); the caller flushes the rest."""
+        self._closing = True
+        self._ready.set()
+
     async def run(self, clock_ms: Callable[[], int]) -> None:
-        """Write batches as runs end, until cancelled; a failed write is retried after half a second."""
-        while True:
+        """Write batches as runs end, until `close`; a failed write is retried after half a second."""
+        while not self._closing:
             await self._ready.wait()
             self._ready.clear()
+            if self._closing:
+                return
             await asyncio.sleep(self.batch_wait_s)  # gather a batch
             try:
                 await self.flush(clock_ms())

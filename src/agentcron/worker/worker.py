@@ -87,7 +87,8 @@ class Worker:
         )
         self.capacity = Capacity(settings.worker_concurrency, self.outcomes.__len__)
         self._releasing = False  # shutdown is handing the runs left back to the queue
-        self._loops: list[asyncio.Task[None]] = []
+        self._loops: list[asyncio.Task[None]] = []  # claims, heartbeats
+        self._writer: asyncio.Task[None] | None = None
 
     # -- the scheduler's direct dispatch (LocalDispatch) ----------------------------------------------
 
@@ -145,7 +146,7 @@ class Worker:
         try:
             jobs = await self.runs.claim(self.worker_id, now, self.settings.lease_ms, want)
         finally:
-            self.capacity.reserved -= want
+            self.capacity.unreserve(want)  # (room it did not fill is free again: wakes a waiting tick)
         self.adopt(jobs)
         return len(jobs)
 
@@ -238,6 +239,7 @@ class Worker:
     async def _claim_loop(self) -> None:
         poll = self.settings.poll_ms / 1000
         while not self.stopping:
+            self.wake.clear()  # before the claim: a wake-up arriving during it is not lost
             try:
                 started = await self.claim_once(self.clock.now_ms())
             except Exception:
@@ -245,7 +247,6 @@ class Worker:
                 started = 0
             if started and self.capacity.free:
                 continue
-            self.wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), poll)
 
@@ -259,11 +260,8 @@ class Worker:
                 log.exception("heartbeat failed")
 
     def start(self) -> None:
-        self._loops = [
-            asyncio.create_task(self._claim_loop()),
-            asyncio.create_task(self.outcomes.run(self.clock.now_ms)),
-            asyncio.create_task(self._heartbeat_loop()),
-        ]
+        self._writer = asyncio.create_task(self.outcomes.run(self.clock.now_ms))
+        self._loops = [asyncio.create_task(self._claim_loop()), asyncio.create_task(self._heartbeat_loop())]
 
     async def shutdown(self, grace_ms: int) -> None:
         """Stop claiming, let runs finish for up to ``grace_ms``, then hand the rest back to the queue."""
@@ -272,6 +270,10 @@ class Worker:
         pending = self._pending()
         if pending:
             await asyncio.wait(pending, timeout=grace_ms / 1000)
+        if self._writer is not None:  # its batch in flight commits; what is left is flushed here
+            self.outcomes.close()
+            with contextlib.suppress(Exception):
+                await self._writer
         with contextlib.suppress(Exception):
             await self.flush(self.clock.now_ms())
         # A batch another writer (the loop, a tick) is writing is still listed in `running`: let it commit
@@ -292,5 +294,6 @@ class Worker:
             except Exception:
                 log.exception("handing %d running executions back to the queue failed", len(leftover))
             else:
-                self.signals.emit(RunsHandedBack(released))
+                if released:
+                    self.signals.emit(RunsHandedBack(released))
         self.running.clear()
