@@ -93,10 +93,13 @@ class Deadline:
         return Deadline(mt / 1000, f"maxTime ({mt} ms)")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TaskConfig:
     """A task's configuration as of the moment a slot fired or a run was claimed (later edits apply to
-    later runs). ``schedule``/``timezone`` are as stored (validated when written)."""
+    later runs). ``schedule``/``timezone`` are as stored (validated when written).
+
+    Treated as immutable. Not ``frozen``: one is built per fired slot, and a frozen dataclass's
+    ``__init__`` (an ``object.__setattr__`` per field) costs several times a plain one."""
 
     id: str
     account_id: str
@@ -139,9 +142,9 @@ class BotConfig:
     abilities: tuple[Any, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Job:
-    """One claimed execution, as a worker runs it."""
+    """One claimed execution, as a worker runs it (treated as immutable; not frozen, as `TaskConfig`)."""
 
     execution_id: str
     attempt: int
@@ -232,7 +235,7 @@ class PlannedRun:
         return self.kind == RunKind.SKIP
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class DueTask:
     """A task whose next slot has come: its configuration and that slot (epoch ms)."""
 

@@ -34,9 +34,9 @@ class ExecutionsStarted:
     jobs: Sequence[Job]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class FinishedRun:
-    """One recorded outcome, with how long its bot ran (ms)."""
+    """One recorded outcome, with how long its bot ran (ms). (Not frozen: one is built per run.)"""
 
     result: Finished
     duration_ms: int

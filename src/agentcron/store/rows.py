@@ -25,6 +25,7 @@ from agentcron.domain import (
     OverlapPolicy,
     PlannedRun,
     RunKind,
+    SkipReason,
     TaskConfig,
 )
 from agentcron.store.db import Row
@@ -80,36 +81,40 @@ def chunks(items: Sequence[Any], size: int = CHUNK) -> list[Sequence[Any]]:
 
 
 def task_config(row: Row) -> TaskConfig:
-    """A ``tasks`` row as the scheduler, the worker and the engine see it."""
+    """A ``tasks`` row as the scheduler, the worker and the engine see it (one per fired slot: positional,
+    the cheapest way to build it)."""
     return TaskConfig(
-        id=row["id"],
-        account_id=row["account_id"],
-        name=row["name"] or "",
-        description=row["description"] or "",
-        bot_id=row["bot_id"],
-        contact_id=row["contact_id"],
-        schedule=row["schedule"],
-        timezone=row["timezone"],
-        max_iterations=row["max_iterations"],
-        max_time=row["max_time"],
-        session_duration=row["session_duration"],
-        max_calls=row["max_calls"],
-        overlap_policy=_policy(OverlapPolicy, row, "overlap_policy", OverlapPolicy.SKIP),
-        misfire_policy=_policy(MisfirePolicy, row, "misfire_policy", MisfirePolicy.COALESCE),
+        row["id"],
+        row["account_id"],
+        row["name"] or "",
+        row["description"] or "",
+        row["bot_id"],
+        row["contact_id"],
+        row["schedule"],
+        row["timezone"],
+        row["max_iterations"],
+        row["max_time"],
+        row["session_duration"],
+        row["max_calls"],
+        _policy(_OVERLAP, row, "overlap_policy", OverlapPolicy.SKIP),
+        _policy(_MISFIRE, row, "misfire_policy", MisfirePolicy.COALESCE),
     )
 
 
 P = TypeVar("P", OverlapPolicy, MisfirePolicy)
+# (a dict lookup: calling the enum class costs more than the rest of a row's parsing)
+_OVERLAP = {p.value: p for p in OverlapPolicy}
+_MISFIRE = {p.value: p for p in MisfirePolicy}
 
 
-def _policy(kind: type[P], row: Row, column: str, default: P) -> P:
+def _policy(known: dict[str, P], row: Row, column: str, default: P) -> P:
     """A policy column as its enum; a value this version does not know (written by a newer one, or by
     hand) reads as the default, logged, so that one row cannot stall a whole tick or claim."""
-    try:
-        return kind(row[column])
-    except ValueError:
+    value = known.get(row[column])
+    if value is None:
         log.warning("task %s: unknown %s %r, using %r", row["id"], column, row[column], default.value)
         return default
+    return value
 
 
 def bot_config(row: Row) -> BotConfig:
@@ -134,19 +139,23 @@ def execution_row(run: PlannedRun, now: int, state: ExecState = ExecState.QUEUED
     skipped = run.kind == RunKind.SKIP
     if not run.execution_id:
         run.execution_id = ids.new_id(now)
-    running = state == ExecState.RUNNING and not skipped
     task = run.task
+    # Plain strings (an enum's ``.value`` is a property lookup, and this runs once per fired slot).
+    if skipped:
+        status, outcome, state_ = _CANCELED, _FAILURE, _DONE
+    else:
+        status, outcome, state_ = (_RUNNING if state == ExecState.RUNNING else _IDLE), _PENDING, _STATES[state]
     return (
         run.execution_id,
         task.account_id,
         task.id,
         task.name,
         task.description,
-        ExecStatus.CANCELED.value if skipped else ExecStatus.RUNNING.value if running else ExecStatus.IDLE.value,
-        Outcome.FAILURE.value if skipped else Outcome.PENDING.value,
-        ExecState.DONE.value if skipped else state.value,
-        run.kind.value,
-        None if run.reason is None else run.reason.value,
+        status,
+        outcome,
+        state_,
+        _KINDS[run.kind],
+        None if run.reason is None else _REASONS[run.reason],
         run.summary,
         run.scheduled_for,
         run.missed_count,
@@ -154,6 +163,13 @@ def execution_row(run: PlannedRun, now: int, state: ExecState = ExecState.QUEUED
         now,
         now,
     )
+
+
+_CANCELED, _RUNNING, _IDLE = ExecStatus.CANCELED.value, ExecStatus.RUNNING.value, ExecStatus.IDLE.value
+_FAILURE, _PENDING, _DONE = Outcome.FAILURE.value, Outcome.PENDING.value, ExecState.DONE.value
+_STATES: dict[str, str] = {s: s.value for s in ExecState}
+_KINDS: dict[str, str] = {k: k.value for k in RunKind}
+_REASONS: dict[str, str] = {r: r.value for r in SkipReason}
 
 
 def conversation_row(conversation_id: str, account_id: str, task: TaskConfig, now: int) -> tuple[Any, ...]:
