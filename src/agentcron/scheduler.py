@@ -30,7 +30,7 @@ from agentcron.policy import (
     plan_slots,
     skipped,
 )
-from agentcron.signals import ExecutionsCanceled, ExecutionsQueued, Signals, SlotsSkipped
+from agentcron.signals import ExecutionsCanceled, ExecutionsQueued, Signals, SlotsSkipped, TasksResumed
 from agentcron.store.base import Store
 from agentcron.store.settle import cancel_runs
 
@@ -244,6 +244,9 @@ class Scheduler:
         while not self.stopping:
             self.wake.clear()  # before the ticks: a wake-up arriving during them is not lost
             try:
+                resumed = await self.firing.resume_due(self.clock.now_ms())
+                if resumed:
+                    self.signals.emit(TasksResumed(resumed))
                 await self.run_until_idle(self.clock.now_ms())
                 nxt = await self.firing.next_due_at()
             except Exception:

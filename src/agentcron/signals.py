@@ -85,6 +85,21 @@ class ScheduleChanged:
     task_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class TaskPaused:
+    """A task was paused (no scheduled slot fires until it is resumed)."""
+
+    task_id: str
+    until: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class TasksResumed:
+    """Paused tasks were resumed, by hand or because their ``pausedUntil`` came."""
+
+    task_ids: Sequence[str]
+
+
 S = TypeVar("S")
 
 

@@ -12,6 +12,7 @@ from litestar.response.base import ASGIResponse
 
 from agentcron import __version__
 from agentcron.api.context import AppContext
+from agentcron.api.control import control_routes
 from agentcron.api.openapi import openapi_document
 from agentcron.api.resources import resource_routes
 from agentcron.api.runs import run_routes
@@ -64,6 +65,7 @@ def create_app(
             openapi_json,
             *task_routes(),
             *run_routes(),
+            *control_routes(),
             subscribe,
             *resource_routes(),
             *extra_routes,

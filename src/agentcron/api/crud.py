@@ -46,6 +46,8 @@ class ResourceApi:
     on_delete: OnDelete | None = None
     after_create: AfterCreate | None = None
     committed: Committed | None = None
+    #: query parameter -> column: ``true`` lists rows where the column is set, ``false`` where it is null
+    presence_filters: dict[str, str] = field(default_factory=dict)
     #: wire fields stored as JSON
     json_fields: frozenset[str] = frozenset({"meta"})
     #: defaults for create, by column
@@ -112,7 +114,7 @@ def routes(api: ResourceApi, prefix: str = "/api/v1") -> list[HTTPRouteHandler]:
     async def list_items(request: Request[Any, Any, Any]) -> Response[Any]:
         ctx, account_id = await authed(request)
         fmt = negotiate(request)
-        query, total = parse_list_query(request, api.filters)
+        query, total = parse_list_query(request, api.filters, api.presence_filters)
 
         async def fetch(q: ListQuery) -> list[dict[str, Any]]:
             return [res.to_wire(r) for r in await ctx.store.list_page(res, account_id, q)]

@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 
 from agentcron import __version__
-from agentcron.api.schemas import BotWrite, ContactWrite, ConversationWrite, TaskWrite
+from agentcron.api.schemas import BotWrite, ContactWrite, ConversationWrite, PauseBody, TaskWrite
 from agentcron.store.resources import BOT, CONTACT, CONVERSATION, EXECUTION, MESSAGE, TASK, Resource
 
 _KIND_SCHEMA = {
@@ -25,10 +25,11 @@ def _resource_schema(res: Resource) -> dict[str, Any]:
     for f in res.fields:
         if f.kind in _KIND_SCHEMA:
             props[f.wire] = _KIND_SCHEMA[f.kind]
-        elif f.wire.endswith("At") or f.wire in ("sessionDuration", "maxTime", "scheduledFor"):
+        elif f.wire.endswith("At") or f.wire in ("sessionDuration", "maxTime", "scheduledFor", "pausedUntil"):
+            epoch = f.wire.endswith("At") or f.wire in ("scheduledFor", "pausedUntil")
             props[f.wire] = {
                 "type": ["integer", "null"],
-                "description": "epoch milliseconds" if f.wire.endswith("At") else "milliseconds",
+                "description": "epoch milliseconds" if epoch else "milliseconds",
             }
         elif f.wire in (
             "maxIterations",
@@ -92,6 +93,12 @@ _LIST_PARAMS = [
     {"name": "order", "in": "query", "schema": {"type": "string", "enum": ["asc", "desc"]}},
     {"name": "take", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
 ]
+_PAUSED = {
+    "name": "paused",
+    "in": "query",
+    "description": "true: only paused tasks; false: only tasks not paused (extension)",
+    "schema": {"type": "string", "enum": ["true", "false"]},
+}
 
 
 def _ok(ref: str) -> dict[str, Any]:
@@ -107,10 +114,10 @@ def _ok(ref: str) -> dict[str, Any]:
 
 @lru_cache(maxsize=1)
 def openapi_document() -> dict[str, Any]:
-    (task_w, bot_w, contact_w, conv_w), components = msgspec.json.schema_components(
-        [TaskWrite, BotWrite, ContactWrite, ConversationWrite], ref_template="#/components/schemas/{name}"
+    (task_w, bot_w, contact_w, conv_w, pause_w), components = msgspec.json.schema_components(
+        [TaskWrite, BotWrite, ContactWrite, ConversationWrite, PauseBody], ref_template="#/components/schemas/{name}"
     )
-    del task_w, bot_w, contact_w, conv_w
+    del task_w, bot_w, contact_w, conv_w, pause_w
     schemas: dict[str, Any] = dict(components)
     schemas["Error"] = {
         "type": "object",
@@ -131,8 +138,9 @@ def openapi_document() -> dict[str, Any]:
         base = f"/api/v1/{res.name}"
         pid = [_path_param(f"{res.name}Id")]
         paths[f"{base}/create"] = {"post": _op(f"{res.name}Create", _ID, write)}
+        list_params = [*_LIST_PARAMS, _PAUSED] if res is TASK else _LIST_PARAMS
         paths[f"{base}/list"] = {
-            "get": _op(f"{res.name}List", _ok(f"#/components/schemas/{title}List"), params=_LIST_PARAMS)
+            "get": _op(f"{res.name}List", _ok(f"#/components/schemas/{title}List"), params=list_params)
         }
         paths[f"{base}/{{{res.name}Id}}/fetch"] = {
             "get": _op(f"{res.name}Fetch", _ok(f"#/components/schemas/{title}"), params=pid)
@@ -144,7 +152,9 @@ def openapi_document() -> dict[str, Any]:
     schemas["Message"] = _resource_schema(MESSAGE)
     schemas["MessageList"] = _list_schema("#/components/schemas/Message")
     tid = [_path_param("taskId")]
-    paths["/api/v1/task/export"] = {"get": _op("taskExport", _ok("#/components/schemas/TaskList"), params=_LIST_PARAMS)}
+    paths["/api/v1/task/export"] = {
+        "get": _op("taskExport", _ok("#/components/schemas/TaskList"), params=[*_LIST_PARAMS, _PAUSED])
+    }
     paths["/api/v1/contact/{contactId}/task/list"] = {
         "get": _op(
             "contactTaskList",
@@ -161,6 +171,15 @@ def openapi_document() -> dict[str, Any]:
     }
     paths["/api/v1/task/{taskId}/trigger"] = {"post": _op("taskTrigger", _ID, params=tid)}
     paths["/api/v1/task/{taskId}/cancel"] = {"post": _op("taskCancel", _ID, params=tid)}
+    paths["/api/v1/task/{taskId}/pause"] = {"post": _op("taskPause", _ID, "PauseBody", tid)}
+    paths["/api/v1/task/{taskId}/resume"] = {"post": _op("taskResume", _ID, params=tid)}
+    paths["/api/v1/task/{taskId}/execution/{executionId}/fetch"] = {
+        "get": _op(
+            "taskExecutionFetch",
+            _ok("#/components/schemas/TaskExecution"),
+            params=[*tid, _path_param("executionId")],
+        )
+    }
     schemas["TaskEvent"] = {
         "type": "object",
         "description": "One JSONL line of the subscribe stream",

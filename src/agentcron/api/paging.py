@@ -24,11 +24,14 @@ PAGE_MAX = 100
 
 
 def parse_list_query(
-    request: Request[Any, Any, Any], filters: Mapping[str, str] | None = None
+    request: Request[Any, Any, Any],
+    filters: Mapping[str, str] | None = None,
+    presence: Mapping[str, str] | None = None,
 ) -> tuple[ListQuery, int | None]:
     """Build the `ListQuery` for the first page and the requested total (``take``; None = no limit).
 
-    ``filters`` maps query parameter -> column; values may be comma-separated lists.
+    ``filters`` maps query parameter -> column; values may be comma-separated lists. ``presence`` maps
+    query parameter -> column for ``true`` (the column is set) / ``false`` (it is null) filters.
     Raises `ApiError` 400 for a non-integer ``take``, an unknown cursor form or a bad meta key.
     """
     params = request.query_params
@@ -57,6 +60,13 @@ def parse_list_query(
             values = [v.strip() for v in raw.split(",") if v.strip()]
             if values:
                 query.equals[column] = values
+    for name, column in (presence or {}).items():
+        raw = params.get(name)
+        if raw in (None, ""):
+            continue
+        if raw not in ("true", "false"):
+            raise ApiError(400, f"Invalid {name}: {raw!r}; expected true or false")
+        query.present[column] = raw == "true"
     for name, value in params.items():
         m = _META_KEY.match(name)
         if m is None:

@@ -57,6 +57,18 @@ async def cancel_execution(
     return json_response({"id": execution_id, "taskId": task_id})
 
 
+@get("/api/v1/task/{task_id:str}/execution/{execution_id:str}/fetch", operation_id="taskExecutionFetch")
+async def execution_fetch(
+    request: Request[Any, Any, Any], task_id: FromPath[str], execution_id: FromPath[str]
+) -> Response[bytes]:
+    """One execution (extension); 404 unless it belongs to this task of this account."""
+    ctx, account_id = await authed(request)
+    row = await ctx.store.get_row(EXECUTION, account_id, execution_id)
+    if row is None or row["task_id"] != task_id or not await ctx.store.exists(TASK, account_id, task_id):
+        raise not_found()
+    return json_response(EXECUTION.to_wire(row))
+
+
 @get("/api/v1/task/{task_id:str}/execution/list", operation_id="taskExecutionList")
 async def execution_list(request: Request[Any, Any, Any], task_id: FromPath[str]) -> Response[Any]:
     """Run history, newest first by default; ``status`` filters (idle, running, canceled)."""
@@ -74,4 +86,4 @@ async def execution_list(request: Request[Any, Any, Any], task_id: FromPath[str]
 
 
 def run_routes() -> list[HTTPRouteHandler]:
-    return [trigger, cancel, cancel_execution, execution_list]
+    return [trigger, cancel, cancel_execution, execution_fetch, execution_list]

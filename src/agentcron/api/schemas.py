@@ -97,6 +97,14 @@ class ConversationWrite(_Body):
     messages: Annotated[list[ConversationMessage], Meta(max_length=1000)] | UnsetType = UNSET
 
 
+class PauseBody(_Body):
+    """Body of ``task/{id}/pause`` (extension): why, and until when (epoch ms in the future; none: until
+    resumed)."""
+
+    reason: Annotated[str, Meta(max_length=1_024)] | None = None
+    until: Annotated[int, Meta(ge=0, le=253_402_300_799_999)] | None = None
+
+
 class SubscribeBody(_Body):
     historyLength: Annotated[int, Meta(ge=0, le=1000)] = 0
 

@@ -24,6 +24,7 @@ from agentcron.store.base import ListQuery
 from agentcron.store.db import Row, Tx
 from agentcron.store.resources import CONTACT, TASK, TASK_EXPORT_OMIT
 
+TASK_PRESENCE = {"paused": "paused_at"}
 TASK_FILTERS = {
     "botId": "bot_id",
     "contactId": "contact_id",
@@ -55,6 +56,8 @@ async def prepare_task(
             out["next_run_at"] = next_slot(schedule, timezone, now)
         except ScheduleError as e:
             raise ApiError(400, str(e)) from None
+        if existing is not None and existing["paused_at"] is not None:
+            out["next_run_at"] = None  # an update keeps a paused task paused (resume computes the slot)
     return out
 
 
@@ -72,6 +75,7 @@ TASKS = ResourceApi(
     TaskWrite,
     filters=TASK_FILTERS,
     prepare=prepare_task,
+    presence_filters=TASK_PRESENCE,
     on_delete=delete_task,
     committed=_rescheduled,
 )
@@ -83,7 +87,7 @@ async def export_tasks(request: Request[Any, Any, Any]) -> Response[Any]:
     YAML)."""
     ctx, account_id = await authed(request)
     fmt = negotiate(request)
-    query, total = parse_list_query(request, TASK_FILTERS)
+    query, total = parse_list_query(request, TASK_FILTERS, TASK_PRESENCE)
 
     async def fetch(q: ListQuery) -> list[dict[str, Any]]:
         rows = await ctx.store.list_page(TASK, account_id, q)
@@ -98,7 +102,7 @@ async def contact_task_list(request: Request[Any, Any, Any], contact_id: FromPat
     fmt = negotiate(request)
     if not await ctx.store.exists(CONTACT, account_id, contact_id):
         raise not_found()
-    query, total = parse_list_query(request, TASK_FILTERS)
+    query, total = parse_list_query(request, TASK_FILTERS, TASK_PRESENCE)
     query.equals["contact_id"] = [contact_id]
 
     async def fetch(q: ListQuery) -> list[dict[str, Any]]:

@@ -37,6 +37,8 @@ class ListQuery:
     equals: dict[str, Sequence[Any]] = field(default_factory=dict)
     #: meta key -> value (str, or bool matched as a JSON boolean).
     meta: dict[str, str | bool] = field(default_factory=dict)
+    #: column -> True: it is set (NOT NULL); False: it is NULL.
+    present: dict[str, bool] = field(default_factory=dict)
 
 
 class Store:
@@ -146,6 +148,8 @@ class Store:
             where.append(f"{res.parent} = {arg(parent_id)}")
         for column, values in query.equals.items():
             where.append(f"{column} IN ({', '.join(arg(v) for v in values)})")
+        for column, is_set in query.present.items():
+            where.append(f"{column} IS {'NOT NULL' if is_set else 'NULL'}")
         for key, value in query.meta.items():
             where.append(self.db.sql.meta_match(key, value, arg))
         desc = query.order != "asc"

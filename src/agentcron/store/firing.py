@@ -9,6 +9,7 @@ from collections.abc import Collection, Sequence
 from agentcron import ids
 from agentcron.domain import DueTask, ExecState, Job, PlannedRun, Usage
 from agentcron.store.db import Database, Tx
+from agentcron.store.pausing import resume_due
 from agentcron.store.rows import EXECUTION_COLUMNS, chunks, execution_row, task_config
 from agentcron.store.runs import start_jobs
 
@@ -31,6 +32,11 @@ class FiringStore:
             limit,
         )
         return [DueTask(task_config(r), int(r["next_run_at"])) for r in rows]
+
+    async def resume_due(self, now: int) -> list[str]:
+        """Resume the paused tasks whose ``pausedUntil`` has come (their next slot from ``now``); returns
+        their ids. Own transaction."""
+        return await resume_due(self.db, now)
 
     async def next_due_at(self) -> int | None:
         """The earliest ``next_run_at`` of any task, or None."""

@@ -187,6 +187,9 @@ TASK = Resource(
         _f("overlapPolicy", "overlap_policy"),
         _f("misfirePolicy", "misfire_policy"),
         _f("missedCount", "missed_count"),
+        _f("pausedAt", "paused_at"),
+        _f("pauseReason", "pause_reason"),
+        _f("pausedUntil", "paused_until"),
     )
     + _COMMON_TAIL,
     visible=" AND deleted_at IS NULL",

@@ -108,6 +108,11 @@ tasks = sa.Table(
     _ts("deleted_at"),
     _ts("created_at", False),
     _ts("updated_at", False),
+    #: Paused (task/{id}/pause): no scheduled slot fires (next_run_at is NULL) until resumed, by hand or
+    #: when paused_until arrives.
+    _ts("paused_at"),
+    sa.Column("pause_reason", sa.Text, nullable=True),
+    _ts("paused_until"),
     sa.Index("ix_tasks_account_created", "account_id", "created_at", "id"),
     sa.Index("ix_tasks_account_bot", "account_id", "bot_id"),
     sa.Index("ix_tasks_account_contact", "account_id", "contact_id"),
@@ -117,6 +122,12 @@ tasks = sa.Table(
         "expires_at",
         postgresql_where=sa.text("expires_at IS NOT NULL"),
         sqlite_where=sa.text("expires_at IS NOT NULL"),
+    ),
+    sa.Index(
+        "ix_tasks_paused_until",
+        "paused_until",
+        postgresql_where=sa.text("paused_until IS NOT NULL"),
+        sqlite_where=sa.text("paused_until IS NOT NULL"),
     ),
 )
 

@@ -11,6 +11,7 @@ from agentcron.schedule import ScheduleError
 from agentcron.slots import next_slot
 from agentcron.store.db import Database, Row, Tx
 from agentcron.store.firing import FiringStore
+from agentcron.store.pausing import resume_task
 from agentcron.store.rows import task_config
 from agentcron.store.settle import cancel_runs, delete_task_rows
 
@@ -62,13 +63,39 @@ class TaskControl:
                 if owned is None:
                     raise not_found()
             canceled = await cancel_runs(tx, task_id, now, execution_id)
-            if canceled:
+            if canceled and task["paused_at"] is None:  # (a paused task stays paused: no next slot)
                 try:
                     nxt = next_slot(task["schedule"], task["timezone"], now)
                 except ScheduleError:
                     nxt = None
                 await tx.execute("UPDATE tasks SET next_run_at = $2 WHERE id = $1", task_id, nxt)
         return canceled
+
+    async def pause(self, account_id: str, task_id: str, now: int, reason: str | None, until: int | None) -> None:
+        """Pause the task: no scheduled slot fires (``next_run_at`` NULL) until `resume`, or until ``until``
+        (epoch ms; `resume_due` resumes it). Runs already queued or running go on; a manual trigger still
+        runs. Pausing a paused task replaces its reason and until and keeps its ``paused_at``. Raises 404."""
+        async with self.db.tx(write=True) as tx:
+            await self._task(tx, account_id, task_id)
+            await tx.execute(
+                "UPDATE tasks SET paused_at = COALESCE(paused_at, $2), pause_reason = $3, paused_until = $4, "
+                "next_run_at = NULL, updated_at = $2 WHERE id = $1",
+                task_id,
+                now,
+                reason,
+                until,
+            )
+
+    async def resume(self, account_id: str, task_id: str, now: int) -> bool:
+        """Resume a paused task: its next slot is computed from ``now`` (slots that passed while paused are
+        not run: a pause is not an outage). Returns False (and changes nothing) when it was not paused.
+        Raises 404."""
+        async with self.db.tx(write=True) as tx:
+            task = await self._task(tx, account_id, task_id)
+            if task["paused_at"] is None:
+                return False
+            await resume_task(tx, task, now)
+        return True
 
     async def delete(self, tx: Tx, task: Row, now: int) -> bool:
         """Delete the task in the caller's transaction; returns True (the row is handled here). While one

@@ -1,0 +1,36 @@
+"""Pausing: how a paused task comes back (by hand, or when its ``paused_until`` arrives)."""
+
+from __future__ import annotations
+
+from agentcron.schedule import ScheduleError
+from agentcron.slots import next_slot
+from agentcron.store.db import Database, Row, Tx
+
+
+async def resume_task(tx: Tx, task: Row, now: int) -> None:
+    """Clear the task's pause; its next slot is computed from ``now`` (slots passed while paused are not run)."""
+    try:
+        nxt = next_slot(task["schedule"], task["timezone"], now)
+    except ScheduleError:
+        nxt = None
+    await tx.execute(
+        "UPDATE tasks SET paused_at = NULL, pause_reason = NULL, paused_until = NULL, next_run_at = $2, "
+        "updated_at = $3 WHERE id = $1",
+        task["id"],
+        nxt,
+        now,
+    )
+
+
+async def resume_due(db: Database, now: int, limit: int = 1000) -> list[str]:
+    """Resume up to ``limit`` paused tasks whose ``paused_until`` has come; returns their ids."""
+    async with db.tx(write=True) as tx:
+        rows = await tx.fetch(
+            "SELECT * FROM tasks WHERE paused_until IS NOT NULL AND paused_until <= $1 AND deleted_at IS NULL "
+            f"ORDER BY paused_until LIMIT $2{tx.sql.skip_locked}",
+            now,
+            limit,
+        )
+        for task in rows:
+            await resume_task(tx, task, now)
+    return [r["id"] for r in rows]
