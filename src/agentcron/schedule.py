@@ -274,6 +274,11 @@ def upcoming(schedule: Schedule, tz: zoneinfo.ZoneInfo, after: datetime, limit: 
     return result
 
 
+def iter_runs(schedule: Schedule, tz: zoneinfo.ZoneInfo, after: datetime) -> Iterator[datetime]:
+    """Every fire instant strictly after ``after``, lazily (the caller decides when to stop)."""
+    return _iter_runs(schedule, tz, after)
+
+
 def _check_aware(after: datetime) -> None:
     if after.tzinfo is None or after.utcoffset() is None:
         raise ValueError("`after` must be a timezone-aware datetime")

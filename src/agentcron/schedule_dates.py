@@ -64,6 +64,16 @@ def parse_date(text: str, tz: zoneinfo.ZoneInfo, *, quiet: bool) -> datetime | N
         raise invalid(f"{text!r} is not a valid date ({exc})") from exc
 
 
+def wall_time(text: str) -> datetime | None:
+    """The local wall time a one-shot date names when it has no offset (read in the task's timezone),
+    else None (it names an instant, or is not a date)."""
+    try:
+        parsed = _parse_date(text)
+    except (ScheduleError, ValueError, OverflowError, _UnknownAbbreviation):
+        return None
+    return parsed if parsed is not None and parsed.tzinfo is None else None
+
+
 class _UnknownAbbreviation(Exception):
     def __init__(self, name: str) -> None:
         super().__init__(name)

@@ -16,6 +16,7 @@ from agentcron.api.control import control_routes
 from agentcron.api.openapi import openapi_document
 from agentcron.api.resources import resource_routes
 from agentcron.api.runs import run_routes
+from agentcron.api.schedules import schedule_routes
 from agentcron.api.subscribe import subscribe
 from agentcron.api.tasks import task_routes
 from agentcron.api.wire import handle_api_error, handle_http_exception, handle_unexpected, json_asgi, json_response
@@ -66,6 +67,7 @@ def create_app(
             *task_routes(),
             *run_routes(),
             *control_routes(),
+            *schedule_routes(),
             subscribe,
             *resource_routes(),
             *extra_routes,

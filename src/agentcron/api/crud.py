@@ -33,6 +33,8 @@ Prepare = Callable[[AppContext, Tx, str, dict[str, Any], Row | None, int], Await
 AfterCreate = Callable[[AppContext, Tx, str, str, dict[str, Any], int], Awaitable[None]]
 #: committed(ctx, id, columns written): after the write committed (signals to the rest of the process).
 Committed = Callable[[AppContext, str, dict[str, Any]], None]
+#: answer(ctx, row as written): extra fields of the create/update answer besides ``id`` (e.g. warnings).
+Answer = Callable[[AppContext, dict[str, Any]], dict[str, Any]]
 #: on_delete(ctx, tx, account_id, row) -> True if the hook deleted (or scheduled deletion of) the row
 OnDelete = Callable[[AppContext, Tx, str, Row], Awaitable[bool]]
 
@@ -46,6 +48,7 @@ class ResourceApi:
     on_delete: OnDelete | None = None
     after_create: AfterCreate | None = None
     committed: Committed | None = None
+    answer: Answer | None = None
     #: query parameter -> column: ``true`` lists rows where the column is set, ``false`` where it is null
     presence_filters: dict[str, str] = field(default_factory=dict)
     #: wire fields stored as JSON
@@ -109,7 +112,7 @@ def routes(api: ResourceApi, prefix: str = "/api/v1") -> list[HTTPRouteHandler]:
                 await api.after_create(ctx, tx, account_id, new_id, fields, now)
         if api.committed is not None:
             api.committed(ctx, new_id, row)
-        return json_response({"id": new_id})
+        return json_response({"id": new_id, **(api.answer(ctx, row) if api.answer is not None else {})})
 
     async def list_items(request: Request[Any, Any, Any]) -> Response[Any]:
         ctx, account_id = await authed(request)
@@ -147,7 +150,8 @@ def routes(api: ResourceApi, prefix: str = "/api/v1") -> list[HTTPRouteHandler]:
             await store.update(res, account_id, item_id, changes, tx)
         if api.committed is not None:
             api.committed(ctx, item_id, changes)
-        return json_response({"id": item_id})
+        extra = api.answer(ctx, {**existing, **changes}) if api.answer is not None else {}
+        return json_response({"id": item_id, **extra})
 
     async def delete(request: Request[Any, Any, Any], item_id: FromPath[str]) -> Response[bytes]:
         ctx, account_id = await authed(request)

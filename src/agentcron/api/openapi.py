@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 
 from agentcron import __version__
-from agentcron.api.schemas import BotWrite, ContactWrite, ConversationWrite, PauseBody, TaskWrite
+from agentcron.api.schemas import BotWrite, ContactWrite, ConversationWrite, PauseBody, PreviewBody, TaskWrite
 from agentcron.store.resources import BOT, CONTACT, CONVERSATION, EXECUTION, MESSAGE, TASK, Resource
 
 _KIND_SCHEMA = {
@@ -114,10 +114,11 @@ def _ok(ref: str) -> dict[str, Any]:
 
 @lru_cache(maxsize=1)
 def openapi_document() -> dict[str, Any]:
-    (task_w, bot_w, contact_w, conv_w, pause_w), components = msgspec.json.schema_components(
-        [TaskWrite, BotWrite, ContactWrite, ConversationWrite, PauseBody], ref_template="#/components/schemas/{name}"
+    (task_w, bot_w, contact_w, conv_w, pause_w, preview_w), components = msgspec.json.schema_components(
+        [TaskWrite, BotWrite, ContactWrite, ConversationWrite, PauseBody, PreviewBody],
+        ref_template="#/components/schemas/{name}",
     )
-    del task_w, bot_w, contact_w, conv_w, pause_w
+    del task_w, bot_w, contact_w, conv_w, pause_w, preview_w
     schemas: dict[str, Any] = dict(components)
     schemas["Error"] = {
         "type": "object",
@@ -172,6 +173,32 @@ def openapi_document() -> dict[str, Any]:
     paths["/api/v1/task/{taskId}/trigger"] = {"post": _op("taskTrigger", _ID, params=tid)}
     paths["/api/v1/task/{taskId}/cancel"] = {"post": _op("taskCancel", _ID, params=tid)}
     paths["/api/v1/task/{taskId}/pause"] = {"post": _op("taskPause", _ID, "PauseBody", tid)}
+    schemas["SchedulePreview"] = {
+        "type": "object",
+        "properties": {
+            "items": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "runAt": {"type": "integer", "description": "epoch milliseconds"},
+                        "localTime": {"type": "string", "description": "ISO 8601 with offset, in the timezone"},
+                        "dst": {"type": ["string", "null"], "enum": ["gap", "fold", None]},
+                    },
+                    "required": ["runAt", "localTime", "dst"],
+                },
+            },
+            "warnings": {"type": "array", "items": {"type": "string"}},
+        },
+        "required": ["items", "warnings"],
+    }
+    preview_ok = {
+        "description": "OK",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SchedulePreview"}}},
+    }
+    paths["/api/v1/schedule/preview"] = {"post": _op("schedulePreview", preview_ok, "PreviewBody")}
+    take = {"name": "take", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}}
+    paths["/api/v1/task/{taskId}/preview"] = {"get": _op("taskPreview", preview_ok, params=[*tid, take])}
     paths["/api/v1/task/{taskId}/resume"] = {"post": _op("taskResume", _ID, params=tid)}
     paths["/api/v1/task/{taskId}/execution/{executionId}/fetch"] = {
         "get": _op(

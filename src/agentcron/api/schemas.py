@@ -105,6 +105,15 @@ class PauseBody(_Body):
     until: Annotated[int, Meta(ge=0, le=253_402_300_799_999)] | None = None
 
 
+class PreviewBody(_Body):
+    """Body of ``schedule/preview`` (extension)."""
+
+    schedule: Annotated[str, Meta(max_length=256)]
+    timezone: Annotated[str, Meta(max_length=64)] | None = None
+    take: Annotated[int, Meta(ge=1, le=100)] = 10
+    after: Annotated[int, Meta(ge=0, le=253_402_300_799_999)] | None = None
+
+
 class SubscribeBody(_Body):
     historyLength: Annotated[int, Meta(ge=0, le=1000)] = 0
 

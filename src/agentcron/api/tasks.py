@@ -18,6 +18,7 @@ from agentcron.api.schemas import TaskWrite
 from agentcron.api.wire import negotiate
 from agentcron.errors import ApiError, not_found
 from agentcron.schedule import ScheduleError
+from agentcron.schedule_preview import dst_warnings
 from agentcron.signals import ScheduleChanged
 from agentcron.slots import next_slot
 from agentcron.store.base import ListQuery
@@ -65,6 +66,19 @@ async def delete_task(ctx: AppContext, tx: Tx, account_id: str, row: Row) -> boo
     return await ctx.store.tasks.delete(tx, row, ctx.clock.now_ms())
 
 
+#: warnings a create or update answers with, at most
+WARNINGS_MAX = 20
+
+
+def _warnings(ctx: AppContext, row: dict[str, Any]) -> dict[str, Any]:
+    """``{"warnings": [...]}`` when DST moves or doubles any of the task's runs in the next 366 days."""
+    try:
+        found = dst_warnings(row.get("schedule"), row.get("timezone"), ctx.clock.now_ms())
+    except ScheduleError:  # (validated before the write; a schedule gone bad since has no warnings to give)
+        return {}
+    return {"warnings": found[:WARNINGS_MAX]} if found else {}
+
+
 def _rescheduled(ctx: AppContext, task_id: str, columns: dict[str, Any]) -> None:
     if "next_run_at" in columns:
         ctx.signals.emit(ScheduleChanged(task_id))
@@ -78,6 +92,7 @@ TASKS = ResourceApi(
     presence_filters=TASK_PRESENCE,
     on_delete=delete_task,
     committed=_rescheduled,
+    answer=_warnings,
 )
 
 
