@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -184,3 +185,73 @@ def _secret_for_task(db_url: str, task_id: str) -> str:
             await store.close()
 
     return asyncio.run(run())
+
+
+QUARTER = 15 * 60_000
+
+
+def _quarter_floor(at: int) -> int:
+    return at - at % QUARTER
+
+
+def test_a_backfill_queues_one_run_per_slot_and_runs_them_one_at_a_time_in_slot_order(c: httpx.Client) -> None:
+    bot = c.post(f"{API}/bot/create", json={"name": "b", "model": "test"}).json()["id"]
+    task_id = _task(c, schedule="quarterhourly", botId=bot, overlapPolicy="allow")
+    to = _quarter_floor(int(time.time() * 1000)) - 2 * QUARTER  # (leaves the live slots to the scheduler)
+    start = to - 4 * QUARTER
+    r = c.post(f"{API}/task/{task_id}/backfill", json={"from": start, "to": to})
+    assert r.status_code == 200, r.text
+    assert r.json() == {"id": task_id, "count": 4}
+    done = _wait(
+        lambda: (lambda items: items if len(items) == 4 and all(e["outcome"] == "success" for e in items) else None)(
+            [e for e in c.get(f"{API}/task/{task_id}/execution/list").json()["items"] if e["trigger"] == "backfill"]
+        ),
+        timeout=20,
+    )
+    by_slot = sorted(done, key=lambda e: e["scheduledFor"])
+    assert [e["scheduledFor"] for e in by_slot] == [start + i * QUARTER for i in range(4)]
+    for earlier, later in zip(by_slot, by_slot[1:], strict=False):
+        # one at a time, in slot order, although the task allows overlapping runs
+        finished = int(datetime.fromisoformat(earlier["completedAt"].replace("Z", "+00:00")).timestamp() * 1000)
+        assert later["startedAt"] >= finished
+    first = by_slot[0]
+    said = c.get(f"{API}/conversation/{first['conversationId']}/message/list", params={"order": "asc"}).json()["items"]
+    slot_iso = datetime.fromtimestamp(start / 1000, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    assert said[0]["type"] == "user" and f"backfill run for the slot of {slot_iso}" in said[0]["text"]
+    # the same window again: every slot already has its run
+    assert c.post(f"{API}/task/{task_id}/backfill", json={"from": start, "to": to}).json()["count"] == 0
+
+
+def test_a_thousand_slot_backfill_and_its_limits(server: Server, c: httpx.Client) -> None:
+    bot = c.post(
+        f"{API}/bot/create",
+        json={"name": "b", "model": "test", "abilities": [{"type": "wait", "config": {"seconds": 30}}]},
+    ).json()["id"]
+    task_id = _task(c, schedule="quarterhourly", botId=bot)
+    to = _quarter_floor(int(time.time() * 1000)) - 2 * QUARTER
+    r = c.post(f"{API}/task/{task_id}/backfill", json={"from": to - 1001 * QUARTER, "to": to})
+    assert r.status_code == 400
+    assert r.json()["message"] == "Too many slots: the range holds 1,001 slots; a backfill takes at most 1,000"
+    r = c.post(f"{API}/task/{task_id}/backfill", json={"from": to - 1000 * QUARTER, "to": to})
+    assert r.json() == {"id": task_id, "count": 1000}
+    runs = [e for e in c.get(f"{API}/task/{task_id}/execution/list", params={"take": 100}).json()["items"]]
+    assert runs and {e["trigger"] for e in runs} == {"backfill"}
+    # cancel stops the one running (a 30 s wait) and every one not yet run
+    assert c.post(f"{API}/task/{task_id}/cancel", json={}).status_code == 200
+    statuses = {
+        e["status"] for e in c.get(f"{API}/task/{task_id}/execution/list", params={"take": 100}).json()["items"]
+    }
+    assert statuses == {"canceled"}
+    now = int(time.time() * 1000)
+    for body, start in (
+        ({"from": now - QUARTER, "to": now + 60_000}, "Invalid range: "),
+        ({"from": now - QUARTER, "to": now - QUARTER}, "Invalid range: "),
+        ({"from": now - QUARTER}, "Invalid request body: "),
+    ):
+        r = c.post(f"{API}/task/{task_id}/backfill", json=body)
+        assert r.status_code == 400 and r.json()["message"].startswith(start), r.text
+    botless = _task(c, schedule="quarterhourly")
+    r = c.post(f"{API}/task/{botless}/backfill", json={"from": to - QUARTER, "to": to})
+    assert (r.status_code, r.json()["message"]) == (400, "The task has no bot: set botId before a backfill")
+    with server.client(server.account("other")) as other:
+        assert other.post(f"{API}/task/{task_id}/backfill", json={"from": to - QUARTER, "to": to}).status_code == 404

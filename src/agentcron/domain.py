@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -48,6 +49,7 @@ class RunKind(StrEnum):
     SCHEDULE = "schedule"
     CATCHUP = "catchup"
     TRIGGER = "trigger"
+    BACKFILL = "backfill"
     SKIP = "skip"
 
 
@@ -152,10 +154,21 @@ class Job:
     conversation_id: str
     task: TaskConfig
     bot: BotConfig | None
+    kind: RunKind = RunKind.SCHEDULE
+    #: the slot this run is for (epoch ms; None for a manual trigger)
+    scheduled_for: int | None = None
 
     @property
     def deadline(self) -> Deadline:
         return self.task.deadline
+
+    @property
+    def instruction(self) -> str:
+        """The task's instruction; a backfill run is also told which slot it stands for."""
+        if self.kind == RunKind.BACKFILL and self.scheduled_for is not None:
+            slot = datetime.fromtimestamp(self.scheduled_for / 1000, UTC).isoformat(timespec="seconds")
+            return f"{self.task.instruction}\n\nThis is a backfill run for the slot of {slot.replace('+00:00', 'Z')}."
+        return self.task.instruction
 
 
 @dataclass(slots=True)

@@ -1,4 +1,4 @@
-"""Task controls (extensions): pause and resume.
+"""Task controls (extensions): pause, resume and backfill.
 
 While paused a task's ``nextRunAt`` is null and no scheduled slot fires; a manual trigger still runs and a
 running execution is not interrupted. Resume computes the next slot from now: slots that passed while
@@ -15,10 +15,10 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath
 
 from agentcron.api.context import authed
-from agentcron.api.schemas import Empty, PauseBody
+from agentcron.api.schemas import BackfillBody, Empty, PauseBody
 from agentcron.api.wire import json_response, read_body
 from agentcron.errors import ApiError
-from agentcron.signals import ScheduleChanged, TaskPaused, TasksResumed
+from agentcron.signals import ExecutionsQueued, ScheduleChanged, TaskPaused, TasksResumed
 
 
 @post("/api/v1/task/{task_id:str}/pause", operation_id="taskPause")
@@ -47,5 +47,24 @@ async def resume(request: Request[Any, Any, Any], task_id: FromPath[str]) -> Res
     return json_response({"id": task_id})
 
 
+@post("/api/v1/task/{task_id:str}/backfill", operation_id="taskBackfill")
+async def backfill(request: Request[Any, Any, Any], task_id: FromPath[str]) -> Response[bytes]:
+    """Queue one execution per slot of the task's schedule in ``[from, to)`` (at most 1,000), run one at a
+    time in slot order; answers ``{"id", "count"}`` (slots that already have an execution are left out)."""
+    ctx, account_id = await authed(request)
+    body = await read_body(request, BackfillBody)
+    now = ctx.clock.now_ms()
+    if not body.from_ < body.to <= now:
+        raise ApiError(
+            400,
+            f"Invalid range: expected from < to <= now (epoch milliseconds; now is {now}), "
+            f"got from {body.from_} and to {body.to}",
+        )
+    runs = await ctx.store.tasks.backfill(account_id, task_id, body.from_, body.to, now)
+    if runs:
+        ctx.signals.emit(ExecutionsQueued(runs))
+    return json_response({"id": task_id, "count": len(runs)})
+
+
 def control_routes() -> list[HTTPRouteHandler]:
-    return [pause, resume]
+    return [pause, resume, backfill]

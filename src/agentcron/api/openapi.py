@@ -9,7 +9,15 @@ from typing import Any
 import msgspec
 
 from agentcron import __version__
-from agentcron.api.schemas import BotWrite, ContactWrite, ConversationWrite, PauseBody, PreviewBody, TaskWrite
+from agentcron.api.schemas import (
+    BackfillBody,
+    BotWrite,
+    ContactWrite,
+    ConversationWrite,
+    PauseBody,
+    PreviewBody,
+    TaskWrite,
+)
 from agentcron.store.resources import BOT, CONTACT, CONVERSATION, EXECUTION, MESSAGE, TASK, Resource
 
 _KIND_SCHEMA = {
@@ -114,11 +122,11 @@ def _ok(ref: str) -> dict[str, Any]:
 
 @lru_cache(maxsize=1)
 def openapi_document() -> dict[str, Any]:
-    (task_w, bot_w, contact_w, conv_w, pause_w, preview_w), components = msgspec.json.schema_components(
-        [TaskWrite, BotWrite, ContactWrite, ConversationWrite, PauseBody, PreviewBody],
+    (task_w, bot_w, contact_w, conv_w, pause_w, preview_w, backfill_w), components = msgspec.json.schema_components(
+        [TaskWrite, BotWrite, ContactWrite, ConversationWrite, PauseBody, PreviewBody, BackfillBody],
         ref_template="#/components/schemas/{name}",
     )
-    del task_w, bot_w, contact_w, conv_w, pause_w, preview_w
+    del task_w, bot_w, contact_w, conv_w, pause_w, preview_w, backfill_w
     schemas: dict[str, Any] = dict(components)
     schemas["Error"] = {
         "type": "object",
@@ -200,6 +208,19 @@ def openapi_document() -> dict[str, Any]:
     take = {"name": "take", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}}
     paths["/api/v1/task/{taskId}/preview"] = {"get": _op("taskPreview", preview_ok, params=[*tid, take])}
     paths["/api/v1/task/{taskId}/resume"] = {"post": _op("taskResume", _ID, params=tid)}
+    counted = {
+        "description": "OK",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"id": {"type": "string"}, "count": {"type": "integer"}},
+                    "required": ["id", "count"],
+                }
+            }
+        },
+    }
+    paths["/api/v1/task/{taskId}/backfill"] = {"post": _op("taskBackfill", counted, "BackfillBody", tid)}
     paths["/api/v1/task/{taskId}/execution/{executionId}/fetch"] = {
         "get": _op(
             "taskExecutionFetch",

@@ -105,6 +105,14 @@ class PauseBody(_Body):
     until: Annotated[int, Meta(ge=0, le=253_402_300_799_999)] | None = None
 
 
+class BackfillBody(_Body):
+    """Body of ``task/{id}/backfill`` (extension): the slots in ``[from, to)``, epoch ms, ``to`` not later
+    than now."""
+
+    from_: Annotated[int, Meta(ge=0, le=253_402_300_799_999)] = msgspec.field(name="from")
+    to: Annotated[int, Meta(ge=0, le=253_402_300_799_999)]
+
+
 class PreviewBody(_Body):
     """Body of ``schedule/preview`` (extension)."""
 

@@ -253,7 +253,7 @@ class AgentRunner:
 
     async def run(self, job: Job, emit: Emit) -> RunResult:
         started = time.monotonic()
-        instruction = job.task.instruction
+        instruction = job.instruction
         if job.bot is None:
             return await self._fail(
                 emit, "NO_BOT", "The task has no bot: set botId to run it.", [("user", instruction)]
@@ -282,7 +282,7 @@ class AgentRunner:
         closers: list[Callable[[], Awaitable[None]]],
     ) -> RunResult:
         assert job.bot is not None
-        instruction = job.task.instruction
+        instruction = job.instruction
         state = _RunState(job.execution_id, emit, spec.label)
         limit = max_iterations(job.task.max_iterations)
         task_label = job.task.label

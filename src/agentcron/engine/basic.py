@@ -23,7 +23,7 @@ class BasicRunner:
         if job.bot is None:
             await emit("error", {"code": "NO_BOT", "message": NO_BOT})
             return RunResult(Outcome.FAILURE, NO_BOT)
-        instruction = job.task.instruction
+        instruction = job.instruction
         notes: list[str] = []
         try:
             for i, ability in enumerate(job.bot.abilities):

@@ -133,7 +133,7 @@ class FiringStore:
         (`set_next_runs` with ``started``) in the same transaction."""
         if not runs:
             return []
-        wanted = "id, attempt, task_id, account_id, conversation_id"
+        wanted = "id, attempt, task_id, account_id, conversation_id, kind, scheduled_for"
         rows = await tx.insert_many(
             "task_executions",
             [

@@ -29,7 +29,8 @@ from agentcron.store.settle import settle_tasks
 async def start_jobs(
     tx: Tx, started: Sequence[Row], now: int, known: Mapping[str, TaskConfig] | None = None, mark_running: bool = True
 ) -> list[Job]:
-    """Executions just moved to running (rows with id, attempt, task_id, account_id, conversation_id):
+    """Executions just moved to running (rows with id, attempt, task_id, account_id, conversation_id, kind,
+    scheduled_for):
     mark their tasks running, create their conversations, and return the jobs (task and bot configuration
     as of now: later edits apply to later runs). ``known``: task configurations read in this transaction."""
     if not started:
@@ -59,7 +60,18 @@ async def start_jobs(
         task = tasks[c["task_id"]]
         conversations.append(conversation_row(c["conversation_id"], c["account_id"], task, now))
         bot = bots.get(task.bot_id) if task.bot_id else None
-        jobs.append(Job(c["id"], int(c["attempt"]), c["account_id"], c["conversation_id"], task, bot))
+        jobs.append(
+            Job(
+                c["id"],
+                int(c["attempt"]),
+                c["account_id"],
+                c["conversation_id"],
+                task,
+                bot,
+                c["kind"],
+                c["scheduled_for"],
+            )
+        )
     await tx.insert_rows("conversations", [c for c, _ in CONVERSATION_COLUMNS], conversations)
     return jobs
 
@@ -81,15 +93,19 @@ class RunStore:
             # its task (cancel, reap and finish lock executions first, then the task: that wait would deadlock).
             lock = tx.sql.skip_locked_of("e", "t")
             rows = await tx.fetch(
-                "SELECT e.id, e.task_id, t.overlap_policy FROM task_executions e JOIN tasks t ON t.id = e.task_id "
+                "SELECT e.id, e.task_id, e.kind, t.overlap_policy "
+                "FROM task_executions e JOIN tasks t ON t.id = e.task_id "
                 "WHERE e.state = 'queued' AND (t.status <> 'running' OR t.overlap_policy = 'allow') "
+                # backfill runs go one at a time, in slot order, whatever the overlap policy
+                "AND (e.kind <> 'backfill' OR NOT EXISTS (SELECT 1 FROM task_executions r "
+                "WHERE r.task_id = e.task_id AND r.state = 'running' AND r.kind = 'backfill')) "
                 f"ORDER BY e.created_at, e.id LIMIT $1{lock}",
                 limit,
             )
             seen: set[str] = set()
             picked: list[str] = []
             for r in rows:
-                if r["overlap_policy"] != "allow":
+                if r["overlap_policy"] != "allow" or r["kind"] == "backfill":
                     if r["task_id"] in seen:
                         continue
                     seen.add(r["task_id"])
@@ -106,7 +122,7 @@ class RunStore:
                 "updated_at = $3, conversation_id = v.conv FROM v "
                 "WHERE task_executions.id = v.id AND task_executions.state = 'queued' RETURNING task_executions.id, "
                 "task_executions.attempt, task_executions.task_id, task_executions.account_id, "
-                "task_executions.conversation_id",
+                "task_executions.conversation_id, task_executions.kind, task_executions.scheduled_for",
                 worker_id,
                 now + lease_ms,
                 now,

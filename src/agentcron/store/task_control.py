@@ -5,15 +5,19 @@ for a task this account does not have, so another account's ids answer exactly l
 from __future__ import annotations
 
 from agentcron.domain import PlannedRun, RunKind
-from agentcron.errors import limits_reached, not_found
+from agentcron.errors import ApiError, limits_reached, not_found
 from agentcron.policy import limit_reached, limit_refused
 from agentcron.schedule import ScheduleError
-from agentcron.slots import next_slot
+from agentcron.slots import next_slot, slots_between
 from agentcron.store.db import Database, Row, Tx
 from agentcron.store.firing import FiringStore
 from agentcron.store.pausing import resume_task
 from agentcron.store.rows import task_config
 from agentcron.store.settle import cancel_runs, delete_task_rows
+
+#: slots one backfill queues at most, and slots counted for the message refusing a larger one
+BACKFILL_MAX = 1000
+BACKFILL_COUNTED = 100_000
 
 TASK_VISIBLE = "SELECT * FROM tasks WHERE id = $1 AND account_id = $2 AND deleted_at IS NULL"
 
@@ -70,6 +74,41 @@ class TaskControl:
                     nxt = None
                 await tx.execute("UPDATE tasks SET next_run_at = $2 WHERE id = $1", task_id, nxt)
         return canceled
+
+    async def backfill(self, account_id: str, task_id: str, start: int, end: int, now: int) -> list[PlannedRun]:
+        """Queue one ``backfill`` execution per slot of the task's schedule in ``[start, end)`` (epoch ms,
+        ``end <= now``), in slot order; slots that already have an execution are left out (a slot never
+        runs twice). Returns the runs queued. Raises 404; 400 for a task without a bot, a schedule with no
+        slots, or more than `BACKFILL_MAX` slots (the message names the count)."""
+        async with self.db.tx(write=True) as tx:
+            row = await self._task(tx, account_id, task_id)
+            task = task_config(row)
+            if task.bot_id is None:
+                raise ApiError(400, "The task has no bot: set botId before a backfill")
+            try:
+                slots = slots_between(task.schedule, task.timezone, start - 1, end - 1, BACKFILL_COUNTED + 1)
+            except ScheduleError as e:
+                raise ApiError(400, str(e)) from None
+            if len(slots) > BACKFILL_MAX:
+                counted = f"more than {BACKFILL_COUNTED:,}" if len(slots) > BACKFILL_COUNTED else f"{len(slots):,}"
+                raise ApiError(
+                    400, f"Too many slots: the range holds {counted} slots; a backfill takes at most {BACKFILL_MAX:,}"
+                )
+            taken = {
+                int(r["scheduled_for"])
+                for r in await tx.fetch(
+                    "SELECT scheduled_for FROM task_executions WHERE task_id = $1 AND scheduled_for >= $2 "
+                    "AND scheduled_for < $3",
+                    task_id,
+                    start,
+                    end,
+                )
+            }
+            runs = [PlannedRun(task, RunKind.BACKFILL, slot) for slot in slots if slot not in taken]
+            await self.firing.insert_executions(tx, runs, now)
+            if runs:
+                await self.firing.record_usage(tx, {account_id: len(runs)}, now)
+        return runs
 
     async def pause(self, account_id: str, task_id: str, now: int, reason: str | None, until: int | None) -> None:
         """Pause the task: no scheduled slot fires (``next_run_at`` NULL) until `resume`, or until ``until``
