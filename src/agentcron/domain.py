@@ -79,9 +79,10 @@ class MisfirePolicy(StrEnum):
 MAX_TIME_DEFAULT_MS = 15 * 60_000
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Deadline:
-    """The wall time one run may take, and the limit that sets it (named in the summary of a run it ends)."""
+    """The wall time one run may take, and the limit that sets it (named in the summary of a run it ends).
+    (Values here built once per run or per fired slot are not ``frozen``, whose ``__init__`` costs more.)"""
 
     seconds: float
     limit: str
@@ -256,7 +257,7 @@ class DueTask:
     next_run_at: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Usage:
     """An account's usage as the limits see it: executions queued or running (counted up to the cap), and
     executions started in the rolling day (hourly buckets)."""

@@ -92,11 +92,13 @@ class OutcomeWriter:
             finally:
                 self.recording -= ids
             self.on_written(batch)
-            if recorded:
-                durations = {r.result.execution_id: r.duration_ms for r in batch}
-                self.signals.emit(
-                    ExecutionsFinished([FinishedRun(f, durations.get(f.execution_id, 0)) for f in recorded])
-                )
+            if recorded and self.signals.observed(ExecutionsFinished):
+                if len(recorded) == len(batch):
+                    runs = batch  # the usual case: the fence let every outcome of the batch through
+                else:
+                    durations = {r.result.execution_id: r.duration_ms for r in batch}
+                    runs = [FinishedRun(f, durations.get(f.execution_id, 0)) for f in recorded]
+                self.signals.emit(ExecutionsFinished(runs))
             return len(recorded)
 
     async def _one_by_one(self, batch: list[Finished], now: int) -> list[Finished]:
