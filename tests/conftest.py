@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -140,6 +140,30 @@ def new_account(db_url: str, name: str = "acct") -> str:
             await s.close()
 
     return asyncio.run(run())
+
+
+def new_token(db_url: str, account_id: str) -> str:
+    """Another API secret of an existing account, created straight in the database."""
+
+    async def run() -> str:
+        s = await open_store(db_url, run_migrations=False)
+        try:
+            return await s.accounts.create_token(account_id, int(time.time() * 1000))
+        finally:
+            await s.close()
+
+    return asyncio.run(run())
+
+
+def wait_until(pred: Callable[[], Any], timeout: float = 10.0) -> Any:
+    """Poll ``pred`` until it returns something truthy (returned); fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = pred()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError("condition not reached in time")
 
 
 def account_of_task(db_url: str, task_id: str) -> str:

@@ -4,7 +4,7 @@ and filters that go with them; plus `execution/{id}/fetch`."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,19 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Server, new_account, start_server, stop_server
+from tests.conftest import Server, account_of_task, new_account, new_token, start_server, stop_server, wait_until
 
 API = "/api/v1"
-
-
-def _wait(pred: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = pred()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError("condition not reached in time")
 
 
 def _task(c: httpx.Client, **body: Any) -> str:
@@ -93,7 +83,7 @@ def test_a_paused_task_still_runs_a_trigger_and_stays_paused_through_update_and_
     task_id = _task(c, schedule="hourly", botId=bot)
     assert c.post(f"{API}/task/{task_id}/pause", json={}).status_code == 200
     assert c.post(f"{API}/task/{task_id}/trigger", json={}).status_code == 200
-    items = _wait(
+    items = wait_until(
         lambda: [e for e in c.get(f"{API}/task/{task_id}/execution/list").json()["items"] if e["outcome"] == "success"]
     )
     assert items[0]["trigger"] == "trigger"
@@ -125,7 +115,7 @@ def test_a_pause_with_until_ends_by_itself(c: httpx.Client) -> None:
     until = int(time.time() * 1000) + 800
     assert c.post(f"{API}/task/{task_id}/pause", json={"until": until}).status_code == 200
     assert _fetch(c, task_id)["nextRunAt"] is None
-    t = _wait(lambda: (lambda t: t if t["pausedAt"] is None else None)(_fetch(c, task_id)), timeout=5)
+    t = wait_until(lambda: (lambda t: t if t["pausedAt"] is None else None)(_fetch(c, task_id)), timeout=5)
     assert t["nextRunAt"] == nxt and t["pausedUntil"] is None
     # within a second of until (the scheduler looks at least every poll interval)
     assert int(time.time() * 1000) - until < 2000
@@ -135,7 +125,7 @@ def test_execution_fetch(server: Server, c: httpx.Client) -> None:
     bot = c.post(f"{API}/bot/create", json={"name": "b", "model": "test"}).json()["id"]
     task_id, other_task = _task(c, botId=bot), _task(c, botId=bot)
     assert c.post(f"{API}/task/{task_id}/trigger", json={}).status_code == 200
-    (ex,) = _wait(lambda: c.get(f"{API}/task/{task_id}/execution/list").json()["items"])
+    (ex,) = wait_until(lambda: c.get(f"{API}/task/{task_id}/execution/list").json()["items"])
     r = c.get(f"{API}/task/{task_id}/execution/{ex['id']}/fetch")
     assert r.status_code == 200 and r.json()["id"] == ex["id"] and r.json()["taskId"] == task_id
     assert set(r.json()) == set(ex)
@@ -159,32 +149,13 @@ def test_a_pause_holds_across_a_restart_while_its_slots_pass(tmp_path: Path) -> 
     try:
         with later.client(new_account(db, "b")) as other:
             assert other.get(f"{API}/task/{task_id}/fetch").status_code == 404
-        with later.client(_secret_for_task(db, task_id)) as c:
+        with later.client(new_token(db, account_of_task(db, task_id))) as c:
             time.sleep(0.6)  # more than two scheduler polls: it would have fired the missed slots by now
             t = _fetch(c, task_id)
             assert (t["pauseReason"], t["nextRunAt"]) == ("r", None)
             assert c.get(f"{API}/task/{task_id}/execution/list").json()["items"] == []
     finally:
         stop_server(later)
-
-
-def _secret_for_task(db_url: str, task_id: str) -> str:
-    """A new secret of the account that owns ``task_id``."""
-    import asyncio
-
-    from agentcron.store.base import open_store
-
-    async def run() -> str:
-        store = await open_store(db_url, run_migrations=False)
-        try:
-            async with store.db.tx() as tx:
-                row = await tx.fetchrow("SELECT account_id FROM tasks WHERE id = $1", task_id)
-            assert row is not None
-            return await store.accounts.create_token(row["account_id"], int(time.time() * 1000))
-        finally:
-            await store.close()
-
-    return asyncio.run(run())
 
 
 QUARTER = 15 * 60_000
@@ -202,7 +173,7 @@ def test_a_backfill_queues_one_run_per_slot_and_runs_them_one_at_a_time_in_slot_
     r = c.post(f"{API}/task/{task_id}/backfill", json={"from": start, "to": to})
     assert r.status_code == 200, r.text
     assert r.json() == {"id": task_id, "count": 4}
-    done = _wait(
+    done = wait_until(
         lambda: (lambda items: items if len(items) == 4 and all(e["outcome"] == "success" for e in items) else None)(
             [e for e in c.get(f"{API}/task/{task_id}/execution/list").json()["items"] if e["trigger"] == "backfill"]
         ),

@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import Server, start_server, stop_server
+from tests.conftest import Server, start_server, stop_server, wait_until
 
 API = "/api/v1"
-
-
-def _wait(pred: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = pred()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError("condition not reached in time")
 
 
 def _bot(c: httpx.Client, wait_s: float | None = None) -> str:
@@ -52,7 +42,7 @@ def c(server: Server) -> Iterator[httpx.Client]:
 def test_trigger_runs_once_and_records_outcome(c: httpx.Client) -> None:
     task_id = _task(c, botId=_bot(c), schedule="never")
     assert c.post(f"{API}/task/{task_id}/trigger", json={}).json() == {"id": task_id}
-    (ex,) = _wait(lambda: [e for e in _executions(c, task_id) if e["outcome"] != "pending"])
+    (ex,) = wait_until(lambda: [e for e in _executions(c, task_id) if e["outcome"] != "pending"])
     assert (ex["status"], ex["outcome"], ex["trigger"]) == ("idle", "success", "trigger")
     t = c.get(f"{API}/task/{task_id}/fetch").json()
     assert (t["status"], t["outcome"], t["nextRunAt"]) == ("idle", "success", None)
@@ -66,7 +56,7 @@ def test_trigger_runs_once_and_records_outcome(c: httpx.Client) -> None:
 def test_cancel_interrupts_a_running_bot_within_a_second(c: httpx.Client) -> None:
     task_id = _task(c, botId=_bot(c, wait_s=30))
     c.post(f"{API}/task/{task_id}/trigger", json={})
-    _wait(lambda: c.get(f"{API}/task/{task_id}/fetch").json()["status"] == "running")
+    wait_until(lambda: c.get(f"{API}/task/{task_id}/fetch").json()["status"] == "running")
     started = time.monotonic()
     assert c.post(f"{API}/task/{task_id}/cancel", json={}).json() == {"id": task_id}
     (ex,) = _executions(c, task_id)
@@ -81,7 +71,7 @@ def test_execution_cancel_targets_one_execution_of_that_task(c: httpx.Client) ->
     bot = _bot(c, wait_s=30)
     a, b = _task(c, botId=bot), _task(c, botId=bot)
     c.post(f"{API}/task/{a}/trigger", json={})
-    (ex,) = _wait(lambda: [e for e in _executions(c, a) if e["status"] == "running"])
+    (ex,) = wait_until(lambda: [e for e in _executions(c, a) if e["status"] == "running"])
     assert c.post(f"{API}/task/{b}/execution/{ex['id']}/cancel", json={}).status_code == 404
     r = c.post(f"{API}/task/{a}/execution/{ex['id']}/cancel", json={})
     assert r.json() == {"id": ex["id"], "taskId": a}
@@ -92,7 +82,7 @@ def test_execution_cancel_targets_one_execution_of_that_task(c: httpx.Client) ->
 def test_delete_while_running_hides_the_task_lets_the_run_finish_then_removes_it(c: httpx.Client) -> None:
     task_id = _task(c, botId=_bot(c, wait_s=1))
     c.post(f"{API}/task/{task_id}/trigger", json={})
-    _wait(lambda: c.get(f"{API}/task/{task_id}/fetch").json()["status"] == "running")
+    wait_until(lambda: c.get(f"{API}/task/{task_id}/fetch").json()["status"] == "running")
     c.post(f"{API}/task/{task_id}/trigger", json={})  # queued behind the running one
     assert c.post(f"{API}/task/{task_id}/delete", json={}).json() == {"id": task_id}
     assert c.get(f"{API}/task/{task_id}/fetch").status_code == 404
@@ -110,18 +100,18 @@ def test_delete_while_running_hides_the_task_lets_the_run_finish_then_removes_it
                 out.append(x)
         return out
 
-    assert len(_wait(finished)) == 1  # the queued trigger never started
+    assert len(wait_until(finished)) == 1  # the queued trigger never started
 
 
 def test_update_while_running_applies_to_the_next_run(c: httpx.Client) -> None:
     task_id = _task(c, botId=_bot(c, wait_s=0.5), name="before")
     c.post(f"{API}/task/{task_id}/trigger", json={})
-    _wait(lambda: c.get(f"{API}/task/{task_id}/fetch").json()["status"] == "running")
+    wait_until(lambda: c.get(f"{API}/task/{task_id}/fetch").json()["status"] == "running")
     assert c.post(f"{API}/task/{task_id}/update", json={"name": "after"}).status_code == 200
-    (first,) = _wait(lambda: [e for e in _executions(c, task_id) if e["outcome"] != "pending"])
+    (first,) = wait_until(lambda: [e for e in _executions(c, task_id) if e["outcome"] != "pending"])
     assert "'before'" in first["summary"]
     c.post(f"{API}/task/{task_id}/trigger", json={})
-    done = _wait(lambda: [e for e in _executions(c, task_id) if e["outcome"] != "pending"][1:])
+    done = wait_until(lambda: [e for e in _executions(c, task_id) if e["outcome"] != "pending"][1:])
     assert "'after'" in done[0]["summary"]
 
 
@@ -147,7 +137,7 @@ def test_trigger_beyond_account_limits_is_429_limits_reached(capped_server: Serv
         quick = _task(c, botId=_bot(c))
         for _ in range(2):
             assert c.post(f"{API}/task/{quick}/trigger", json={}).status_code == 200
-            _wait(lambda: all(e["outcome"] != "pending" for e in _executions(c, quick)))
+            wait_until(lambda: all(e["outcome"] != "pending" for e in _executions(c, quick)))
         r = c.post(f"{API}/task/{quick}/trigger", json={})  # 4th start in the rolling day
         assert r.status_code == 429 and "last 24 hours" in r.json()["message"]
     with capped_server.client(capped_server.account()) as other:  # limits are per account

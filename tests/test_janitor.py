@@ -3,7 +3,6 @@ driven by an injected clock."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -12,7 +11,6 @@ from agentcron.clock import FakeClock
 from agentcron.config import Settings
 from agentcron.domain import Finished, Outcome
 from agentcron.janitor import DAY_MS
-from agentcron.scheduler import Scheduler
 from agentcron.signals import RunsReaped
 from agentcron.store.base import Store
 from agentcron.store.housekeeping import WORKER_LOST
@@ -32,14 +30,6 @@ MIN = 60_000
 HOUR = 3_600_000
 
 
-def _scheduler(store: Store, clock: FakeClock, **overrides: Any) -> Scheduler:
-    return make_scheduler(store, clock, replace(Settings(), **overrides))
-
-
-async def _account(store: Store, now: int) -> str:
-    return await store.accounts.create_account("a", now)
-
-
 async def _count(store: Store, sql: str, *args: Any) -> int:
     async with store.db.tx() as tx:
         row = await tx.fetchrow(sql, *args)
@@ -52,10 +42,10 @@ async def _count(store: Store, sql: str, *args: Any) -> int:
 
 async def test_a_reaped_run_cannot_be_overwritten_by_its_late_worker(store: Store) -> None:
     now = ms("2026-06-01T10:00:30Z")
-    acc = await _account(store, now)
+    acc = await store.accounts.create_account("a", now)
     tid = await make_task(store, acc, now, "quarterhourly")
     clock = FakeClock(ms("2026-06-01T10:15:00Z"))
-    await _scheduler(store, clock).run_until_idle(clock.now_ms())
+    await make_scheduler(store, clock).run_until_idle(clock.now_ms())
     runs = store.runs
     (job,) = await runs.claim("w1", clock.now_ms(), 30_000, 10)
     janitor = make_janitor(store, clock, Settings())
@@ -72,7 +62,7 @@ async def test_a_reaped_run_cannot_be_overwritten_by_its_late_worker(store: Stor
 
 async def test_reap_once_signals_the_reaped_runs_only(store: Store) -> None:
     now = ms("2026-06-01T10:00:00Z")
-    acc = await _account(store, now)
+    acc = await store.accounts.create_account("a", now)
     tid = await make_task(store, acc, now, None)
     a, b = await running_executions(store, acc, tid, 2, now)
     async with store.db.tx(write=True) as tx:  # a's lease lapses first; b's is still good later on
@@ -101,7 +91,7 @@ async def test_reap_once_signals_the_reaped_runs_only(store: Store) -> None:
 
 async def test_retention_keeps_runs_that_have_not_ended(store: Store) -> None:
     now = ms("2026-01-01T00:00:00Z")
-    acc = await _account(store, now)
+    acc = await store.accounts.create_account("a", now)
     tid = await make_task(store, acc, now, None)
     await queue_trigger(store, tid, now)
     (running,) = await running_executions(store, acc, tid, 1, now)
@@ -115,7 +105,7 @@ async def test_retention_keeps_runs_that_have_not_ended(store: Store) -> None:
 
 async def test_prune_once_deletes_expired_tasks_that_are_not_running(store: Store) -> None:
     now = ms("2026-06-01T10:00:00Z")
-    acc = await _account(store, now)
+    acc = await store.accounts.create_account("a", now)
     expired = await make_task(store, acc, now, None, expires_at=now + MIN)
     busy = await make_task(store, acc, now, None, expires_at=now + MIN, status="running")
     later = await make_task(store, acc, now, None, expires_at=now + HOUR)
@@ -133,7 +123,7 @@ async def test_prune_once_deletes_expired_tasks_that_are_not_running(store: Stor
 
 async def test_prune_once_drops_usage_counters_older_than_two_days(store: Store) -> None:
     now = ms("2026-06-01T10:30:00Z")
-    acc = await _account(store, now)
+    acc = await store.accounts.create_account("a", now)
     hour = now // HOUR
     async with store.db.tx(write=True) as tx:
         for h in (hour - 49, hour - 48, hour - 1, hour):
