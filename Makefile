@@ -49,6 +49,7 @@ bench: install-test
 	$(BIN)/python bench/scheduler.py
 	$(BIN)/python bench/write_floor.py
 	$(BIN)/python bench/events.py
+	$(BIN)/python bench/import_tasks.py
 
 clean:
 	rm -rf $(VENV) tests/sdk/node_modules .mypy_cache .ruff_cache

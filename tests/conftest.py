@@ -255,3 +255,10 @@ def server(request: pytest.FixtureRequest) -> Server:
     name = "sqlite_server" if request.param == "sqlite" else "pg_server"
     srv: Server = request.getfixturevalue(name)
     return srv
+
+
+@pytest.fixture
+def c(server: Server) -> Iterator[httpx.Client]:
+    """A client of a fresh account on `server` (each backend)."""
+    with server.client(server.account()) as client:
+        yield client

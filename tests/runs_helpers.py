@@ -12,6 +12,7 @@ from agentcron.domain import Finished, PlannedRun, RunKind
 from agentcron.engine.basic import BasicRunner
 from agentcron.engine.runner import Runner
 from agentcron.events import open_event_bus
+from agentcron.events.lifecycle import RunEvents
 from agentcron.janitor import Janitor
 from agentcron.scheduler import Scheduler
 from agentcron.signals import Signals
@@ -122,13 +123,14 @@ def make_worker(
 ) -> Worker:
     """A worker of this process on ``store`` (a no-op `BasicRunner` unless given), not started."""
     settings = settings or Settings()
+    signals = Signals()
     return Worker(
         store.runs,
         settings,
         clock,
         runner or BasicRunner(),
-        open_event_bus(store, clock, settings),
-        Signals(),
+        RunEvents(open_event_bus(store, clock, settings), store.events, signals),
+        signals,
         store.caps.concurrent_writes,
         worker_id,
     )

@@ -4,13 +4,11 @@ and filters that go with them; plus `execution/{id}/fetch`."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.conftest import Server, account_of_task, new_account, new_token, start_server, stop_server, wait_until
 
@@ -27,12 +25,6 @@ def _fetch(c: httpx.Client, task_id: str) -> dict[str, Any]:
     r = c.get(f"{API}/task/{task_id}/fetch")
     assert r.status_code == 200, r.text
     return dict(r.json())
-
-
-@pytest.fixture
-def c(server: Server) -> Iterator[httpx.Client]:
-    with server.client(server.account()) as client:
-        yield client
 
 
 def test_pause_clears_the_next_run_and_resume_computes_it_from_now(c: httpx.Client) -> None:

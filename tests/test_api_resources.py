@@ -5,13 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import Server
+from tests.conftest import Server, start_server, stop_server
 from tests.test_api_tasks import API, assert_error, now_ms
 
 BOT_KEYS = {
@@ -45,12 +45,6 @@ CONTACT_KEYS = {
 }
 CONVERSATION_KEYS = {"id", "name", "description", "meta", "botId", "contactId", "taskId", "createdAt", "updatedAt"}
 KEYS = {"bot": BOT_KEYS, "contact": CONTACT_KEYS, "conversation": CONVERSATION_KEYS}
-
-
-@pytest.fixture
-def c(server: Server) -> Iterator[httpx.Client]:
-    with server.client(server.account()) as client:
-        yield client
 
 
 def create(c: httpx.Client, kind: str, **fields: Any) -> str:
@@ -146,6 +140,132 @@ def test_bot_fields(c: httpx.Client) -> None:
     assert_error(c.post(f"{API}/bot/create", json={"visibility": "everyone"}), 400)
     assert_error(c.post(f"{API}/bot/create", json={"privacy": "yes"}), 400)
     assert_error(c.post(f"{API}/bot/create", json={"abilities": [{"type": "teleport"}]}), 400)
+
+
+# -- bots are checked when they are written ---------------------------------------------------------------
+
+ACCEPTED_MODELS = "accepted: openai:<model>, anthropic:<model>, test"
+EVERY_ABILITY: list[dict[str, Any]] = [
+    {"type": "time", "name": "clock", "config": {"timezone": "Europe/Berlin"}},
+    {"type": "fetch", "config": {"maxBytes": 1000, "url": "https://example.com/"}},
+    {"type": "http", "config": {"url": "http://example.com/hook", "method": "POST", "headers": {"X-A": "1"}}},
+    {"type": "wait", "config": {"maxSeconds": 60, "seconds": 2}},
+    # accepted although no MCP program may start here: that is the server's configuration, checked per run
+    {"type": "mcp", "config": {"command": ["my-server", "--stdio"], "env": {"A": "b"}, "cwd": "/tmp", "timeout": 5}},
+    {"type": "mcp", "name": "remote", "config": {"url": "https://mcp.example.com/mcp", "headers": {"A": "b"}}},
+]
+
+
+def bot_error(c: httpx.Client, bot_id: str | None, body: dict[str, Any]) -> str:
+    """The 400 message for creating (``bot_id`` None) or updating a bot with ``body``."""
+    path = f"{API}/bot/create" if bot_id is None else f"{API}/bot/{bot_id}/update"
+    return str(assert_error(c.post(path, json=body), 400)["message"])
+
+
+def test_a_bot_with_every_ability_type_and_key_is_accepted(c: httpx.Client) -> None:
+    bot_id = create(c, "bot", model="test", abilities=EVERY_ABILITY)
+    stored = fetch(c, "bot", bot_id)["abilities"]
+    assert [(a["type"], a["config"]) for a in stored] == [(a["type"], a["config"]) for a in EVERY_ABILITY]
+    r = c.post(f"{API}/bot/{bot_id}/update", json={"abilities": [], "model": "anthropic:claude-sonnet-4-5"})
+    assert r.status_code == 200, r.text
+    assert fetch(c, "bot", bot_id)["abilities"] == []
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        (
+            "ollama:llama3",
+            f"Invalid model: unknown model provider 'ollama' in 'ollama:llama3'; {ACCEPTED_MODELS} (openai:<model> "
+            "also serves OpenAI-compatible servers such as Ollama or vLLM, with AGENTCRON_OPENAI_BASE_URL)",
+        ),
+        ("llama3", "Invalid model: unknown model 'llama3': write it as provider:model; " + ACCEPTED_MODELS),
+        ("openai:", f"Invalid model: model 'openai:' names no model after the provider; {ACCEPTED_MODELS}"),
+    ],
+)
+def test_an_unknown_model_provider_is_refused_on_create_and_update(c: httpx.Client, model: str, message: str) -> None:
+    assert bot_error(c, None, {"name": "b", "model": model}).startswith(message)
+    bot_id = create(c, "bot", name="b", model="test")
+    assert bot_error(c, bot_id, {"model": model}).startswith(message)
+    assert fetch(c, "bot", bot_id)["model"] == "test"  # the refused update changed nothing
+    assert list_ids(c, "bot/list") == [bot_id]  # the refused create left no bot
+
+
+@pytest.mark.parametrize(
+    ("abilities", "message"),
+    [
+        (
+            [{"type": "time"}, {"type": "teleport"}],
+            "Invalid abilities[1].type: unknown ability type 'teleport'; accepted: time, fetch, http, wait, mcp",
+        ),
+        (
+            [{"type": "wait"}, {"type": "time", "config": {"timezone": "Mars/Base"}}],
+            "Invalid abilities[1].config.timezone: unknown timezone 'Mars/Base', not an IANA timezone name "
+            "(such as Europe/Berlin or UTC)",
+        ),
+        (
+            [{"type": "fetch", "config": {"url": "ftp://example.com/file"}}],
+            "Invalid abilities[0].config.url: 'ftp://example.com/file' is not an http(s) URL "
+            "(such as https://example.com/)",
+        ),
+        (
+            [{"type": "http", "config": {"url": "file:///etc/passwd"}}],
+            "Invalid abilities[0].config.url: 'file:///etc/passwd' is not an http(s) URL (such as https://example.com/)",
+        ),
+        (
+            [{"type": "mcp", "config": {"timeout": 10}}],
+            "Invalid abilities[0].config: an mcp ability needs command (a list: program and arguments, for stdio) "
+            "or url (http(s))",
+        ),
+        (
+            [{"type": "wait", "config": {"seconds": "ten"}}],
+            "Invalid abilities[0].config.seconds: must be a number from 0 to 86,400, not 'ten'",
+        ),
+        (
+            [{"type": "wait", "config": {"maxSeconds": 1, "sceonds": 1}}],
+            "Invalid abilities[0].config.sceonds: not a key of the wait ability; accepted: maxSeconds, seconds",
+        ),
+        (
+            [{"type": "fetch", "config": {"maxBytes": 10_000_000}}],
+            "Invalid abilities[0].config.maxBytes: must be a number from 1 to 5,000,000, not 10000000",
+        ),
+        (
+            [{"type": "http", "config": {"method": "FETCH"}}],
+            "Invalid abilities[0].config.method: unknown method 'FETCH'; accepted: GET, POST, PUT, PATCH, DELETE, HEAD",
+        ),
+    ],
+)
+def test_an_unusable_ability_is_refused_on_create_and_update(
+    c: httpx.Client, abilities: list[dict[str, Any]], message: str
+) -> None:
+    assert bot_error(c, None, {"model": "test", "abilities": abilities}) == message
+    bot_id = create(c, "bot", abilities=[{"type": "time"}])
+    assert bot_error(c, bot_id, {"abilities": abilities}) == message
+    assert fetch(c, "bot", bot_id)["abilities"] == [{"type": "time", "name": None, "description": None, "config": {}}]
+
+
+def test_update_checks_only_the_fields_sent(c: httpx.Client) -> None:
+    bot_id = create(c, "bot", model="test", abilities=[{"type": "wait"}])
+    assert c.post(f"{API}/bot/{bot_id}/update", json={"name": "renamed"}).status_code == 200
+    assert c.post(f"{API}/bot/{bot_id}/update", json={"model": None, "abilities": None}).status_code == 200
+    assert c.post(f"{API}/bot/{bot_id}/update", json={"model": "  "}).status_code == 200  # the default model
+    message = bot_error(c, bot_id, {"model": "gpt-4o", "abilities": [{"type": "wait", "config": {"x": 1}}]})
+    assert message.startswith("Invalid abilities[0].config.x: not a key of the wait ability")
+    assert fetch(c, "bot", bot_id)["model"] == "  "
+
+
+def test_models_are_accepted_without_any_api_key_configured(tmp_path: Path) -> None:
+    # Whether a key is configured is checked when a run starts: the configuration may change meanwhile.
+    keyless = {k: "" for k in ("OPENAI_API_KEY", "AGENTCRON_OPENAI_API_KEY", "AGENTCRON_ANTHROPIC_API_KEY")}
+    srv = start_server(f"sqlite:///{tmp_path / 'keyless.db'}", env={**keyless, "AGENTCRON_OPENAI_BASE_URL": ""})
+    try:
+        with srv.client(srv.account()) as client:
+            for model in ("test", "openai:gpt-4o-mini", "gpt-4o-mini/temperature=0.2", "anthropic:claude-sonnet-4-5"):
+                bot_id = create(client, "bot", model=model)
+                assert fetch(client, "bot", bot_id)["model"] == model
+            assert client.post(f"{API}/bot/{bot_id}/update", json={"model": "openai:gpt-4o"}).status_code == 200
+    finally:
+        stop_server(srv)
 
 
 def test_contact_fields(c: httpx.Client) -> None:

@@ -10,39 +10,13 @@ import httpx
 import pytest
 
 from tests.conftest import Server, start_server, stop_server, wait_until
-
-API = "/api/v1"
-
-
-def _bot(c: httpx.Client, wait_s: float | None = None) -> str:
-    abilities = [{"type": "wait", "config": {"seconds": wait_s}}] if wait_s else []
-    r = c.post(f"{API}/bot/create", json={"name": "b", "model": "test", "abilities": abilities})
-    assert r.status_code == 200, r.text
-    return str(r.json()["id"])
-
-
-def _task(c: httpx.Client, **body: Any) -> str:
-    r = c.post(f"{API}/task/create", json={"name": "t", **body})
-    assert r.status_code == 200, r.text
-    return str(r.json()["id"])
-
-
-def _executions(c: httpx.Client, task_id: str) -> list[dict[str, Any]]:
-    r = c.get(f"{API}/task/{task_id}/execution/list", params={"order": "asc"})
-    assert r.status_code == 200, r.text
-    return list(r.json()["items"])
-
-
-@pytest.fixture
-def c(server: Server) -> Iterator[httpx.Client]:
-    with server.client(server.account()) as client:
-        yield client
+from tests.http_helpers import API, executions, new_task, wait_bot
 
 
 def test_trigger_runs_once_and_records_outcome(c: httpx.Client) -> None:
-    task_id = _task(c, botId=_bot(c), schedule="never")
+    task_id = new_task(c, botId=wait_bot(c), schedule="never")
     assert c.post(f"{API}/task/{task_id}/trigger", json={}).json() == {"id": task_id}
-    (ex,) = wait_until(lambda: [e for e in _executions(c, task_id) if e["outcome"] != "pending"])
+    (ex,) = wait_until(lambda: [e for e in executions(c, task_id) if e["outcome"] != "pending"])
     assert (ex["status"], ex["outcome"], ex["trigger"]) == ("idle", "success", "trigger")
     t = c.get(f"{API}/task/{task_id}/fetch").json()
     assert (t["status"], t["outcome"], t["nextRunAt"]) == ("idle", "success", None)
@@ -54,12 +28,12 @@ def test_trigger_runs_once_and_records_outcome(c: httpx.Client) -> None:
 
 
 def test_cancel_interrupts_a_running_bot_within_a_second(c: httpx.Client) -> None:
-    task_id = _task(c, botId=_bot(c, wait_s=30))
+    task_id = new_task(c, botId=wait_bot(c, wait_s=30))
     c.post(f"{API}/task/{task_id}/trigger", json={})
     wait_until(lambda: c.get(f"{API}/task/{task_id}/fetch").json()["status"] == "running")
     started = time.monotonic()
     assert c.post(f"{API}/task/{task_id}/cancel", json={}).json() == {"id": task_id}
-    (ex,) = _executions(c, task_id)
+    (ex,) = executions(c, task_id)
     assert (ex["status"], ex["outcome"], ex["summary"]) == ("canceled", "failure", "Task execution canceled")
     assert c.get(f"{API}/task/{task_id}/fetch").json()["status"] == "idle"
     assert time.monotonic() - started < 1.0
@@ -67,20 +41,20 @@ def test_cancel_interrupts_a_running_bot_within_a_second(c: httpx.Client) -> Non
     assert c.post(f"{API}/task/{task_id}/cancel", json={}).status_code == 200
 
 
-def test_execution_cancel_targets_one_execution_of_that_task(c: httpx.Client) -> None:
-    bot = _bot(c, wait_s=30)
-    a, b = _task(c, botId=bot), _task(c, botId=bot)
+def test_execution_cancel_targets_one_execution_of_thatnew_task(c: httpx.Client) -> None:
+    bot = wait_bot(c, wait_s=30)
+    a, b = new_task(c, botId=bot), new_task(c, botId=bot)
     c.post(f"{API}/task/{a}/trigger", json={})
-    (ex,) = wait_until(lambda: [e for e in _executions(c, a) if e["status"] == "running"])
+    (ex,) = wait_until(lambda: [e for e in executions(c, a) if e["status"] == "running"])
     assert c.post(f"{API}/task/{b}/execution/{ex['id']}/cancel", json={}).status_code == 404
     r = c.post(f"{API}/task/{a}/execution/{ex['id']}/cancel", json={})
     assert r.json() == {"id": ex["id"], "taskId": a}
-    (after,) = _executions(c, a)
+    (after,) = executions(c, a)
     assert (after["status"], after["outcome"]) == ("canceled", "failure")
 
 
 def test_delete_while_running_hides_the_task_lets_the_run_finish_then_removes_it(c: httpx.Client) -> None:
-    task_id = _task(c, botId=_bot(c, wait_s=1))
+    task_id = new_task(c, botId=wait_bot(c, wait_s=1))
     c.post(f"{API}/task/{task_id}/trigger", json={})
     wait_until(lambda: c.get(f"{API}/task/{task_id}/fetch").json()["status"] == "running")
     c.post(f"{API}/task/{task_id}/trigger", json={})  # queued behind the running one
@@ -104,14 +78,14 @@ def test_delete_while_running_hides_the_task_lets_the_run_finish_then_removes_it
 
 
 def test_update_while_running_applies_to_the_next_run(c: httpx.Client) -> None:
-    task_id = _task(c, botId=_bot(c, wait_s=0.5), name="before")
+    task_id = new_task(c, botId=wait_bot(c, wait_s=0.5), name="before")
     c.post(f"{API}/task/{task_id}/trigger", json={})
     wait_until(lambda: c.get(f"{API}/task/{task_id}/fetch").json()["status"] == "running")
     assert c.post(f"{API}/task/{task_id}/update", json={"name": "after"}).status_code == 200
-    (first,) = wait_until(lambda: [e for e in _executions(c, task_id) if e["outcome"] != "pending"])
+    (first,) = wait_until(lambda: [e for e in executions(c, task_id) if e["outcome"] != "pending"])
     assert "'before'" in first["summary"]
     c.post(f"{API}/task/{task_id}/trigger", json={})
-    done = wait_until(lambda: [e for e in _executions(c, task_id) if e["outcome"] != "pending"][1:])
+    done = wait_until(lambda: [e for e in executions(c, task_id) if e["outcome"] != "pending"][1:])
     assert "'after'" in done[0]["summary"]
 
 
@@ -128,17 +102,17 @@ def capped_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 def test_trigger_beyond_account_limits_is_429_limits_reached(capped_server: Server) -> None:
     with capped_server.client(capped_server.account()) as c:
-        slow = _task(c, botId=_bot(c, wait_s=30))
+        slow = new_task(c, botId=wait_bot(c, wait_s=30))
         assert c.post(f"{API}/task/{slow}/trigger", json={}).status_code == 200
         r = c.post(f"{API}/task/{slow}/trigger", json={})
         assert r.status_code == 429 and r.json()["code"] == "LIMITS_REACHED"
         assert "queued or running" in r.json()["message"]
         c.post(f"{API}/task/{slow}/cancel", json={})
-        quick = _task(c, botId=_bot(c))
+        quick = new_task(c, botId=wait_bot(c))
         for _ in range(2):
             assert c.post(f"{API}/task/{quick}/trigger", json={}).status_code == 200
-            wait_until(lambda: all(e["outcome"] != "pending" for e in _executions(c, quick)))
+            wait_until(lambda: all(e["outcome"] != "pending" for e in executions(c, quick)))
         r = c.post(f"{API}/task/{quick}/trigger", json={})  # 4th start in the rolling day
         assert r.status_code == 429 and "last 24 hours" in r.json()["message"]
     with capped_server.client(capped_server.account()) as other:  # limits are per account
-        assert other.post(f"{API}/task/{_task(other, botId=_bot(other))}/trigger", json={}).status_code == 200
+        assert other.post(f"{API}/task/{new_task(other, botId=wait_bot(other))}/trigger", json={}).status_code == 200

@@ -4,7 +4,6 @@ create and update answer with."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -18,12 +17,6 @@ API = "/api/v1"
 
 def ms(iso: str) -> int:
     return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)
-
-
-@pytest.fixture
-def c(server: Server) -> Iterator[httpx.Client]:
-    with server.client(server.account()) as client:
-        yield client
 
 
 def test_schedule_preview_with_dst_flags_and_warnings(c: httpx.Client) -> None:

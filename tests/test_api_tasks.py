@@ -10,7 +10,6 @@ import io
 import json
 import random
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -45,12 +44,6 @@ TASK_KEYS = {
     "updatedAt",
 }
 EXPORT_OMITTED = {"status", "outcome", "lastRunAt", "nextRunAt", "expiresAt", "blueprintId"}
-
-
-@pytest.fixture
-def c(server: Server) -> Iterator[httpx.Client]:
-    with server.client(server.account()) as client:
-        yield client
 
 
 def now_ms() -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from agentcron.engine.models import ModelConfigError, parse_model, sample_from_schema
@@ -15,6 +17,15 @@ def test_parse_model() -> None:
     assert parse_model(" test ").label == "test"
     for bad in ("", "openai:", "foo:bar", "llama3"):
         with pytest.raises(ModelConfigError):
+            parse_model(bad)
+    accepted = "; accepted: openai:<model>, anthropic:<model>, test"
+    for bad, message in (
+        ("ollama:llama3", "unknown model provider 'ollama' in 'ollama:llama3'" + accepted),
+        ("llama3", "unknown model 'llama3': write it as provider:model" + accepted),
+        ("anthropic: ", "model 'anthropic:' names no model after the provider" + accepted),
+        ("gpt-4o/temperature=hot", "model parameter temperature='hot' is not a number"),
+    ):
+        with pytest.raises(ModelConfigError, match=re.escape(message)):
             parse_model(bad)
 
 

@@ -16,7 +16,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from agentcron.config import Settings
 from agentcron.events import HISTORY_MAX, open_event_bus
 from agentcron.store.base import open_store
 from tests.conftest import Server, account_of_task, free_port, new_account
+from tests.stream_helpers import Lines, subscribe
 
 API = "/api/v1"
 JSONL_HEADERS = {"accept": "application/jsonl"}
@@ -138,50 +138,23 @@ def _wait_finished(client: httpx.Client, task_id: str, count: int, deadline_s: f
         time.sleep(0.05)
 
 
-class Lines:
-    """Reads a JSONL response into raw lines (blank lines kept, so the test can reject them)."""
-
-    def __init__(self, response: httpx.Response) -> None:
-        self.response = response
-        self.chunks = response.iter_raw()
-        self.buf = b""
-        self.raw: list[bytes] = []
-
-    def next(self) -> bytes:
-        while b"\n" not in self.buf:
-            self.buf += next(self.chunks)  # the client's read timeout is the deadline
-        line, _, self.buf = self.buf.partition(b"\n")
-        self.raw.append(line)
-        return line
-
-    def events(self, n: int) -> list[dict[str, Any]]:
-        out = []
-        for _ in range(n):
-            line = self.next()
-            assert line.strip(), f"blank line in the stream after {self.raw[:-1]!r}"
-            event = msgspec.json.decode(line)
-            assert isinstance(event, dict)
-            out.append(event)
-        return out
-
-
-def _subscribe(
-    client: httpx.Client, task_id: str, body: dict[str, Any] | None = None, read_s: float = 20
-) -> AbstractContextManager[httpx.Response]:
-    timeout = httpx.Timeout(10.0, read=read_s)
-    return client.stream(
-        "POST", f"{API}/task/{task_id}/subscribe", json=body or {}, headers=JSONL_HEADERS, timeout=timeout
-    )
-
-
 def _check_run(events: list[dict[str, Any]], execution_id: str) -> None:
-    """One run's events: contract-shaped operationBegin/operationEnd pairs (each begin closed by an end of
-    the same operation id, later), createdAt non-decreasing, and one operation per ability, in order, with
-    the ability's name and input. (The runner may add operations of its own, e.g. model requests.)"""
-    assert events, "no events for the run"
+    """One run's events: ``executionBegin`` first and ``executionEnd`` (success) last, between them
+    contract-shaped operationBegin/operationEnd pairs (each begin closed by an end of the same operation id,
+    later), createdAt non-decreasing, and one operation per ability, in order, with the ability's name and
+    input. (The runner may add operations of its own, e.g. model requests.)"""
+    assert len(events) >= 2, f"no events for the run: {events}"
+    begin, end = events[0], events[-1]
+    assert begin["type"] == "executionBegin", begin
+    assert begin["data"]["executionId"] == execution_id and begin["data"]["attempt"] == 1, begin
+    assert {"taskId", "trigger", "scheduledFor"} <= set(begin["data"]), begin
+    assert end["type"] == "executionEnd", end
+    assert end["data"]["executionId"] == execution_id, end
+    assert (end["data"]["status"], end["data"]["outcome"]) == ("idle", "success"), end
+    assert end["data"]["summary"], end
     open_ops: dict[str, dict[str, Any]] = {}
     abilities = []
-    for e in events:
+    for e in events[1:-1]:
         assert set(e) == {"type", "createdAt", "data"}, e
         assert e["type"] in ("operationBegin", "operationEnd"), e
         assert isinstance(e["createdAt"], int) and e["createdAt"] > 1_600_000_000_000, e
@@ -237,7 +210,7 @@ def test_subscribe_live_across_executions_then_replay(deployment: Deployment) ->
     with srv.client(secret) as c:
         bot = _make(c, "bot", name="ops", abilities=ABILITIES)
         task = _make(c, "task", name="Observed", botId=bot)
-        with _subscribe(c, task) as r:
+        with subscribe(c, task) as r:
             assert r.status_code == 200, r.read()
             assert r.headers["content-type"].startswith("application/jsonl")
             lines = Lines(r)
@@ -256,22 +229,22 @@ def test_subscribe_live_across_executions_then_replay(deployment: Deployment) ->
             assert second == persisted2
             _check_run(second, ex2)
         # reconnect: exactly the last 2 persisted events first, then nothing until the next run
-        with _subscribe(c, task, {"historyLength": 2}, read_s=1.5) as r:
+        with subscribe(c, task, {"historyLength": 2}, read_s=1.5) as r:
             assert r.status_code == 200
             lines = Lines(r)
             assert lines.events(2) == second[-2:]
             with pytest.raises(httpx.ReadTimeout):
                 lines.next()
-        with _subscribe(c, task, {"historyLength": 1000}) as r:
+        with subscribe(c, task, {"historyLength": 1000}) as r:
             assert Lines(r).events(len(first) + len(second)) == first + second == _persisted(srv.db_url, task)
-        with _subscribe(c, task, {"historyLength": 1001}) as r:
+        with subscribe(c, task, {"historyLength": 1001}) as r:
             r.read()
             assert r.status_code == 400, r.text
-        with _subscribe(c, "c" + "0" * 24) as r:
+        with subscribe(c, "c" + "0" * 24) as r:
             r.read()
             assert r.status_code == 404, r.text
     other = new_account(srv.db_url, "intruder")
-    with srv.client(other) as c2, _subscribe(c2, task) as r:
+    with srv.client(other) as c2, subscribe(c2, task) as r:
         r.read()
         assert r.status_code == 401, r.text
 
@@ -312,7 +285,7 @@ def test_replay_is_bounded_to_the_most_recent_1000(deployment: Deployment) -> No
         kept = asyncio.run(_seqs(srv.db_url, task))
         assert kept == list(range(kept[0], n + 1)), "persisted seqs are contiguous up to the last"
         assert HISTORY_MAX <= len(kept) < HISTORY_MAX + 100, f"retention keeps 1000..1099, kept {len(kept)}"
-        with _subscribe(c, task, {"historyLength": 1000}, read_s=2) as r:
+        with subscribe(c, task, {"historyLength": 1000}, read_s=2) as r:
             assert r.status_code == 200
             lines = Lines(r)
             events = lines.events(1000)
@@ -331,7 +304,7 @@ def test_idle_stream_sends_ping_lines(sqlite_url: str) -> None:
         with srv.client(srv.account()) as c:
             task = _make(c, "task", name="Quiet")
             started = time.time() * 1000
-            with _subscribe(c, task, read_s=5) as r:
+            with subscribe(c, task, read_s=5) as r:
                 assert r.status_code == 200
                 pings = Lines(r).events(3)
         for p in pings:

@@ -306,7 +306,10 @@ async def _true(value: bool) -> bool:
 
 
 async def _waiting(conn: asyncpg.Connection, n: int) -> bool:
-    """Whether ``n`` backends of this database wait on a lock."""
+    """Whether ``n`` backends of this database wait on a lock. (Inside a transaction the statistics views
+    answer from a snapshot taken at their first read: it is cleared first, or a waiter arriving after that
+    read would never be seen.)"""
+    await conn.execute("SELECT pg_stat_clear_snapshot()")
     sql = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
     return int(await conn.fetchval(sql)) == n
 

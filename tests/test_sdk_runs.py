@@ -35,6 +35,13 @@ def test_js_subscribe(server: Server) -> None:
     assert summary["events"] >= 0
 
 
+def test_js_stream_shows_each_execution_from_begin_to_end(server: Server) -> None:
+    """``.stream()`` on subscribe: executionBegin, operations, executionEnd for a triggered run, and the
+    CANCELED operationEnd before the executionEnd of a run cancelled inside its wait tool."""
+    summary = run_script(server, "lifecycle.mjs")
+    assert summary["events"] >= 6 and summary["cancelled"] >= 5
+
+
 @pytest.fixture
 def secret(server: Server) -> str:
     return server.account("sdk-py-runs")

@@ -16,7 +16,7 @@ def test_observers_get_the_signals_of_their_kind_in_order() -> None:
     seen: list[tuple[str, object]] = []
     signals.connect(RunsReaped, lambda s: seen.append(("first", s)))
     signals.connect(RunsReaped, lambda s: seen.append(("second", s)))
-    reaped = RunsReaped(["e1"])
+    reaped = RunsReaped(["e1"], ["t1"])
     signals.emit(reaped)
     signals.emit(ExecutionsFinished([]))  # nobody listens: nothing happens
     assert seen == [("first", reaped), ("second", reaped)]
@@ -33,7 +33,7 @@ def test_a_failing_observer_is_logged_and_the_others_still_run(caplog: pytest.Lo
     signals.connect(RunsReaped, broken)
     signals.connect(RunsReaped, seen.append)
     with caplog.at_level(logging.ERROR, "agentcron.signals"):
-        signals.emit(RunsReaped(["e1"]))
+        signals.emit(RunsReaped(["e1"], ["t1"]))
     assert len(seen) == 1
     assert "an observer of RunsReaped failed" in caplog.text
 

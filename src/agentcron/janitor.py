@@ -26,10 +26,12 @@ class Janitor:
         self.stopping = False
 
     async def reap_once(self, now: int) -> list[str]:
+        """Reap runs whose lease lapsed; returns their execution ids."""
         reaped = await self.store.reap(now)
+        ids = [e for e, _ in reaped]
         if reaped:
-            self.signals.emit(RunsReaped(reaped))
-        return reaped
+            self.signals.emit(RunsReaped(ids, [t for _, t in reaped]))
+        return ids
 
     async def prune_once(self, now: int) -> int:
         """One batch of retention pruning plus expired-task deletion; returns rows removed."""

@@ -28,6 +28,7 @@ from agentcron.config import Settings
 from agentcron.engine.agent import AgentRunner
 from agentcron.engine.runner import Runner
 from agentcron.events import EventBus, open_event_bus
+from agentcron.events.lifecycle import RunEvents
 from agentcron.janitor import Janitor
 from agentcron.observers.logs import connect as observe_logs
 from agentcron.scheduler import Scheduler
@@ -47,6 +48,7 @@ class Services:
     store: Store
     signals: Signals
     events: EventBus
+    run_events: RunEvents
     worker: Worker | None
     scheduler: Scheduler | None
     janitor: Janitor | None
@@ -66,10 +68,14 @@ class Services:
         events = open_event_bus(store, clock, settings)
         roles = settings.roles
         concurrent = store.caps.concurrent_writes
-        worker = Worker(store.runs, settings, clock, runner, events, signals, concurrent) if "worker" in roles else None
+        # The begins and ends of runs on their streams (it acts only where runs start, end or are reaped).
+        run_events = RunEvents(events, store.events, signals)
+        worker = None
+        if "worker" in roles:
+            worker = Worker(store.runs, settings, clock, runner, run_events, signals, concurrent)
         scheduler = Scheduler(store, settings, clock, signals, local=worker) if "scheduler" in roles else None
         janitor = Janitor(store.housekeeping, settings, clock, signals) if "scheduler" in roles else None
-        services = cls(settings, clock, store, signals, events, worker, scheduler, janitor)
+        services = cls(settings, clock, store, signals, events, run_events, worker, scheduler, janitor)
         services._wire()
         return services
 
@@ -91,6 +97,7 @@ class Services:
 
     async def start(self) -> None:
         await self.events.start()
+        await self.run_events.start()
         if self.worker is not None:
             self.worker.start()
         if self.scheduler is not None:
@@ -124,6 +131,7 @@ class Services:
         for t in self._loops:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
+        await self.run_events.close()
         await self.events.close()
         await self.store.close()
 

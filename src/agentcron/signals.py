@@ -69,6 +69,8 @@ class RunsReaped:
     """Running executions whose lease lapsed were ended as failures ("Worker lost")."""
 
     execution_ids: Sequence[str]
+    #: the task of each (same order)
+    task_ids: Sequence[str]
 
 
 @dataclass(frozen=True, slots=True)

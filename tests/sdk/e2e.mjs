@@ -49,9 +49,13 @@ run(async () => {
   assert.match(execution.summary, /Morning report/)
   assert.ok(execution.conversationId)
 
-  // Events: no pings expected in 1 s; every begin has its end, tools in order, model requests around them.
+  // Events: no pings expected in 1 s; the run framed by executionBegin/executionEnd; every begin has its
+  // end, tools in order, model requests around them.
+  assert.equal(events[0]?.type, 'executionBegin', JSON.stringify(events[0]))
+  assert.equal(events.at(-1)?.type, 'executionEnd', JSON.stringify(events.at(-1)))
+  assert.equal(events.at(-1).data.outcome, 'success')
   const ops = events.filter((e) => e.type === 'operationBegin' || e.type === 'operationEnd')
-  assert.equal(ops.length, events.length, `unexpected events ${JSON.stringify(events)}`)
+  assert.equal(ops.length, events.length - 2, `unexpected events ${JSON.stringify(events)}`)
   for (const e of ops) {
     assert.equal(typeof e.createdAt, 'number')
     assert.equal(typeof e.data.id, 'string')
@@ -97,13 +101,13 @@ run(async () => {
   try {
     for await (const e of cbk.task.subscribe(taskId, { historyLength: 1000 }).stream({ abortSignal: replay.signal })) {
       replayed.push(e)
-      if (replayed.length === ops.length) break
+      if (replayed.length === events.length) break
     }
   } catch (e) {
     if (e?.name !== 'AbortError') throw e
   } finally {
     clearTimeout(t)
   }
-  assert.deepEqual(replayed.map((e) => [e.type, e.data.id]), ops.map((e) => [e.type, e.data.id]))
+  assert.deepEqual(replayed.map((e) => [e.type, e.data.id ?? e.data.executionId]), events.map((e) => [e.type, e.data.id ?? e.data.executionId]))
   return { events: ops.length, sequence, messages: messages.length }
 })

@@ -2,7 +2,7 @@
 // {type, createdAt, data}; the stream stays open until the client aborts it.
 import { assert, client, collect, expectFetchError, lastPath, lastRequest, requests, run } from './common.mjs'
 
-const TYPES = new Set(['operationBegin', 'operationEnd', 'error', 'nop', 'ping', 'item', 'result'])
+const TYPES = new Set(['executionBegin', 'executionEnd', 'operationBegin', 'operationEnd', 'error', 'nop', 'ping', 'item', 'result'])
 
 // Read the subscription for `ms`, then abort (the SDK's JSONL reader ends quietly on AbortError).
 async function readFor(responsePromise, ms) {

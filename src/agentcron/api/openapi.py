@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 
 from agentcron import __version__
+from agentcron.api.imports import IMPORT_MAX_BODY, IMPORT_MAX_ROWS
 from agentcron.api.schemas import (
     BackfillBody,
     BotWrite,
@@ -16,6 +17,7 @@ from agentcron.api.schemas import (
     ConversationWrite,
     PauseBody,
     PreviewBody,
+    TaskImport,
     TaskWrite,
 )
 from agentcron.store.resources import BOT, CONTACT, CONVERSATION, EXECUTION, MESSAGE, TASK, Resource
@@ -120,13 +122,81 @@ def _ok(ref: str) -> dict[str, Any]:
     }
 
 
+def _import_op(schemas: dict[str, Any]) -> dict[str, Any]:
+    """``task/import`` (extension): what ``task/export`` writes, by Content-Type; row errors by index."""
+    schemas["ImportResult"] = {
+        "type": "object",
+        "properties": {
+            "count": {"type": "integer"},
+            "items": {"type": "array", "items": {"$ref": "#/components/schemas/IdResult"}},
+        },
+        "required": ["count", "items"],
+    }
+    schemas["ImportError"] = {
+        "type": "object",
+        "description": "400 for bad rows: each bad row's 0-based index in the file and create's message for it",
+        "properties": {
+            **schemas["Error"]["properties"],
+            "errors": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {"index": {"type": "integer"}, "message": {"type": "string"}},
+                    "required": ["index", "message"],
+                },
+            },
+        },
+        "required": ["message", "code"],
+    }
+    row = {"$ref": "#/components/schemas/TaskImport"}
+    text = {"type": "string"}
+    op = _op(
+        "taskImport",
+        {
+            "description": "OK",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ImportResult"}}},
+        },
+    )
+    op["description"] = (
+        f"Create a task per row of a task/export file (at most {IMPORT_MAX_ROWS:,} rows, a body of at most "
+        f"{IMPORT_MAX_BODY // 2**20} MiB), all or none. JSONL: export's item lines or bare objects. CSV: "
+        "export's, meta as YAML, empty cells null."
+    )
+    op["requestBody"] = {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        {"type": "array", "items": row},
+                        {
+                            "type": "object",
+                            "properties": {"items": {"type": "array", "items": row}},
+                            "required": ["items"],
+                        },
+                    ]
+                }
+            },
+            "application/jsonl": {"schema": text},
+            "text/csv": {"schema": text},
+        },
+    }
+    op["responses"].pop("404")
+    op["responses"]["400"] = {
+        "description": "Bad rows (errors) or a file that is not one of the formats",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ImportError"}}},
+    }
+    op["responses"]["413"] = _ERROR
+    op["responses"]["415"] = _ERROR
+    return op
+
+
 @lru_cache(maxsize=1)
 def openapi_document() -> dict[str, Any]:
-    (task_w, bot_w, contact_w, conv_w, pause_w, preview_w, backfill_w), components = msgspec.json.schema_components(
-        [TaskWrite, BotWrite, ContactWrite, ConversationWrite, PauseBody, PreviewBody, BackfillBody],
+    _, components = msgspec.json.schema_components(
+        [TaskWrite, BotWrite, ContactWrite, ConversationWrite, PauseBody, PreviewBody, BackfillBody, TaskImport],
         ref_template="#/components/schemas/{name}",
     )
-    del task_w, bot_w, contact_w, conv_w, pause_w, preview_w, backfill_w
     schemas: dict[str, Any] = dict(components)
     schemas["Error"] = {
         "type": "object",
@@ -221,6 +291,7 @@ def openapi_document() -> dict[str, Any]:
         },
     }
     paths["/api/v1/task/{taskId}/backfill"] = {"post": _op("taskBackfill", counted, "BackfillBody", tid)}
+    paths["/api/v1/task/import"] = {"post": _import_op(schemas)}
     paths["/api/v1/task/{taskId}/execution/{executionId}/fetch"] = {
         "get": _op(
             "taskExecutionFetch",
@@ -230,13 +301,45 @@ def openapi_document() -> dict[str, Any]:
     }
     schemas["TaskEvent"] = {
         "type": "object",
-        "description": "One JSONL line of the subscribe stream",
+        "description": (
+            "One JSONL line of the subscribe stream. Each execution's events are framed by executionBegin "
+            "(data: ExecutionBegin) and executionEnd (data: ExecutionEnd); an operation a run left open when "
+            "it was cancelled, reached its time limit, lost its worker or was handed back at shutdown gets an "
+            "operationEnd whose data.error is {code: CANCELED | TIME_LIMIT | WORKER_LOST | SHUTDOWN, message}."
+        ),
         "properties": {
-            "type": {"type": "string", "enum": ["operationBegin", "operationEnd", "error", "ping"]},
+            "type": {
+                "type": "string",
+                "enum": ["executionBegin", "operationBegin", "operationEnd", "error", "executionEnd", "ping"],
+            },
             "createdAt": {"type": "integer", "description": "epoch milliseconds"},
             "data": {"type": "object"},
         },
         "required": ["type", "createdAt", "data"],
+    }
+    schemas["ExecutionBegin"] = {
+        "type": "object",
+        "description": "data of executionBegin (extension): before the execution's first event",
+        "properties": {
+            "executionId": {"type": "string"},
+            "taskId": {"type": "string"},
+            "trigger": {"type": "string", "enum": ["schedule", "catchup", "trigger", "backfill"]},
+            "scheduledFor": {"type": ["integer", "null"], "description": "the slot, epoch ms (null: manual)"},
+            "attempt": {"type": "integer", "description": "1, then + 1 each time the run is handed back"},
+        },
+        "required": ["executionId", "taskId", "trigger", "scheduledFor", "attempt"],
+    }
+    schemas["ExecutionEnd"] = {
+        "type": "object",
+        "description": "data of executionEnd (extension): after the execution's last event",
+        "properties": {
+            "executionId": {"type": "string"},
+            "taskId": {"type": "string"},
+            "status": {"type": "string", "enum": ["idle", "canceled"]},
+            "outcome": {"type": "string", "enum": ["pending", "success", "failure"]},
+            "summary": {"type": "string"},
+        },
+        "required": ["executionId", "taskId", "status", "outcome", "summary"],
     }
     sub = _op(
         "taskSubscribe",

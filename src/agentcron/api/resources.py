@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from litestar import Request, Response, get
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath
@@ -14,7 +15,9 @@ from agentcron.api.crud import ResourceApi, check_bot_contact, require_ref, rout
 from agentcron.api.paging import parse_list_query, respond_list
 from agentcron.api.schemas import BotWrite, ContactWrite, ConversationWrite
 from agentcron.api.wire import negotiate
-from agentcron.errors import not_found
+from agentcron.engine.ability_config import ConfigProblem, check_abilities
+from agentcron.engine.models import ModelConfigError, parse_model
+from agentcron.errors import ApiError, not_found
 from agentcron.store.base import ListQuery
 from agentcron.store.db import Row, Tx
 from agentcron.store.resources import BOT, CONTACT, CONVERSATION, MESSAGE, TASK
@@ -36,6 +39,25 @@ async def _contact_defaults(
         return {"fingerprint": ids.new_id(now)}
     if existing is not None and "fingerprint" in fields and not fields["fingerprint"]:
         return {"fingerprint": existing["fingerprint"]}
+    return {}
+
+
+async def _bot_checks(
+    ctx: AppContext, tx: Tx, account_id: str, fields: dict[str, Any], existing: Row | None, now: int
+) -> dict[str, Any]:
+    # The sent model and abilities must be usable, by the rules a run applies; whether an API key is
+    # configured is left to the run (the configuration may change after the bot is written).
+    model = fields.get("model")
+    if model and model.strip():  # empty: the server's default model
+        try:
+            parse_model(model)
+        except ModelConfigError as e:
+            raise ApiError(400, f"Invalid model: {e}") from None
+    if fields.get("abilities") is not None:
+        try:
+            check_abilities(msgspec.to_builtins(fields["abilities"]))
+        except ConfigProblem as p:
+            raise ApiError(400, f"Invalid {p.field}: {p.reason}") from None
     return {}
 
 
@@ -69,7 +91,13 @@ async def _conversation_messages(
         )
 
 
-BOTS = ResourceApi(BOT, BotWrite, json_fields=frozenset({"meta", "abilities"}), on_delete=_unlink_tasks("bot_id"))
+BOTS = ResourceApi(
+    BOT,
+    BotWrite,
+    json_fields=frozenset({"meta", "abilities"}),
+    prepare=_bot_checks,
+    on_delete=_unlink_tasks("bot_id"),
+)
 CONTACTS = ResourceApi(CONTACT, ContactWrite, prepare=_contact_defaults, on_delete=_unlink_tasks("contact_id"))
 CONVERSATIONS = ResourceApi(
     CONVERSATION,

@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from agentcron.engine.ability_config import ABILITY_TYPES
+
 Str = Annotated[str, Meta(max_length=65_536)]
 Name = Annotated[str, Meta(max_length=1_024)]
 Id = Annotated[str, Meta(max_length=64)]
@@ -45,10 +47,30 @@ class TaskWrite(_Body):
     misfirePolicy: Literal["coalesce", "skip", "all"] | UnsetType = UNSET
 
 
-class Ability(msgspec.Struct, forbid_unknown_fields=True):
-    """One tool a bot may use (extension). ``type`` selects the tool; ``config`` is its settings."""
+class TaskImport(TaskWrite):
+    """One row of ``task/import`` (extension): the fields of `TaskWrite` plus those ``task/export`` (and
+    ``task/list``) write besides them. The pause fields are restored; ``id`` and ``createdAt`` only order
+    the new tasks; ``updatedAt`` and the run state (``status`` to ``missedCount``) are ignored."""
 
-    type: Literal["time", "fetch", "http", "wait", "mcp"]
+    id: Id | None | UnsetType = UNSET
+    createdAt: Ms | None | UnsetType = UNSET
+    updatedAt: Ms | None | UnsetType = UNSET
+    pausedAt: Annotated[int, Meta(ge=0, le=253_402_300_799_999)] | None | UnsetType = UNSET
+    pauseReason: Annotated[str, Meta(max_length=1_024)] | None | UnsetType = UNSET
+    pausedUntil: Annotated[int, Meta(ge=0, le=253_402_300_799_999)] | None | UnsetType = UNSET
+    status: Annotated[str, Meta(max_length=16)] | None | UnsetType = UNSET
+    outcome: Annotated[str, Meta(max_length=16)] | None | UnsetType = UNSET
+    lastRunAt: Ms | None | UnsetType = UNSET
+    nextRunAt: Ms | None | UnsetType = UNSET
+    missedCount: Annotated[int, Meta(ge=0)] | None | UnsetType = UNSET
+
+
+class Ability(msgspec.Struct, forbid_unknown_fields=True):
+    """One tool a bot may use (extension). ``type`` selects the tool; ``config`` is its settings (the keys
+    each type takes are in the README). A bot whose ability has an unknown type or a config that cannot work
+    is refused when it is written (400, naming the field and what is accepted)."""
+
+    type: Annotated[str, Meta(max_length=64, extra_json_schema={"enum": list(ABILITY_TYPES)})]
     name: Annotated[str, Meta(max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")] | None = None
     description: Str | None = None
     config: dict[str, Any] = msgspec.field(default_factory=dict)

@@ -13,6 +13,7 @@ from litestar.params import FromPath
 
 from agentcron.api.context import AppContext, authed
 from agentcron.api.crud import ResourceApi, check_bot_contact, routes
+from agentcron.api.imports import task_import_route
 from agentcron.api.paging import parse_list_query, respond_list
 from agentcron.api.schemas import TaskWrite
 from agentcron.api.wire import negotiate
@@ -129,4 +130,4 @@ async def contact_task_list(request: Request[Any, Any, Any], contact_id: FromPat
 def task_routes() -> list[HTTPRouteHandler]:
     # export must be registered before the generic /{item_id}/... routes are matched; Litestar matches
     # static segments first, so order here is only for readability.
-    return [export_tasks, contact_task_list, *routes(TASKS)]
+    return [export_tasks, task_import_route(TASKS), contact_task_list, *routes(TASKS)]

@@ -56,18 +56,18 @@ async def read_body(request: Request[Any, Any, Any], type_: type[T]) -> T:
     except msgspec.DecodeError as e:
         raise ApiError(400, f"Invalid JSON body: {e}") from None
     # PostgreSQL text and jsonb cannot hold NUL: refuse it on every backend (cheap pre-check first).
-    if b"\\u0000" in raw and _has_nul(msgspec.json.decode(raw)):
+    if b"\\u0000" in raw and has_nul(msgspec.json.decode(raw)):
         raise ApiError(400, "Invalid request body: strings must not contain NUL (\\u0000)")
     return body
 
 
-def _has_nul(value: Any) -> bool:
+def has_nul(value: Any) -> bool:
     if isinstance(value, str):
         return "\x00" in value
     if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+        return any(has_nul(k) or has_nul(v) for k, v in value.items())
     if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
+        return any(has_nul(v) for v in value)
     return False
 
 

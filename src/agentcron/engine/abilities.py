@@ -5,13 +5,14 @@ Each ability becomes one tool named after the ability's ``name`` (default: its t
 the ability has a name). Every tool is cancellable: waits are ``asyncio.sleep``, HTTP goes through httpx
 and MCP through anyio streams, so cancelling the run stops a tool at once.
 
-Config (all optional):
+Config (all optional; `ability_config` parses and checks it, the same way when a bot is written):
 - ``time``: ``timezone`` (IANA, default UTC): the default zone; the model may ask for another.
-- ``fetch``: ``maxBytes`` (default 100,000, at most 5,000,000) caps the body read; ``url`` pins the URL.
+- ``fetch``: ``maxBytes`` (default 100,000, at most 5,000,000) caps the body read; ``url`` (http(s)) pins
+  the URL.
 - ``http``: ``url`` / ``method`` pin those (the model then cannot choose them); ``headers`` are sent with
   every request; ``maxBytes`` as for fetch.
-- ``wait``: ``maxSeconds`` (default 900) caps one wait; ``seconds`` is the length the offline ``test``
-  model asks for (default 1).
+- ``wait``: ``maxSeconds`` (default 900, at most 86,400) caps one wait; ``seconds`` is the length the
+  offline ``test`` model asks for (default 1).
 - ``mcp``: ``command`` (list: program and arguments, stdio transport; optional ``env``, ``cwd``) or ``url``
   (streamable HTTP; optional ``headers``), ``timeout`` (seconds per call, default 60).
 """
@@ -26,18 +27,26 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 from pydantic_ai import Tool, ToolFailed
 from pydantic_ai.toolsets import AbstractToolset, FunctionToolset
 
 from agentcron.engine import net
+from agentcron.engine.ability_config import (
+    METHODS,
+    TYPES,
+    ConfigProblem,
+    FetchConfig,
+    HttpConfig,
+    TimeConfig,
+    WaitConfig,
+    unknown_type,
+)
 from agentcron.engine.toolenv import AbilityConfigError, ToolEnv
+from agentcron.schedule import parse_timezone
+from agentcron.schedule_errors import ScheduleError
 
-DEFAULT_MAX_BYTES = 100_000
-MAX_MAX_BYTES = 5_000_000
-DEFAULT_MAX_WAIT_S = 900.0
 #: Largest tool result kept in the conversation and sent back to the model (characters).
 MAX_RESULT_CHARS = 50_000
 
@@ -99,32 +108,17 @@ def _cap(text: str, limit: int = MAX_RESULT_CHARS) -> str:
     return text if len(text) <= limit else text[:limit] + f"\n[... cut at {limit} characters]"
 
 
-def _int(config: dict[str, Any], key: str, default: int, low: int, high: int, who: str) -> int:
-    value = config.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        raise AbilityConfigError(f"ability {who}: config.{key} must be a number from {low} to {high}")
-    return int(value)
-
-
-def _zone(name: str, who: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise AbilityConfigError(f"ability {who}: unknown timezone {name!r}") from None
-
-
 def _decode(body: bytes, response: httpx.Response) -> str:
     return body.decode(response.encoding or "utf-8", errors="replace")
 
 
-def _time_tool(name: str, description: str | None, config: dict[str, Any]) -> tuple[Tool[Any], dict[str, Any]]:
-    default_tz = str(config.get("timezone") or "UTC")
-    _zone(default_tz, name)
+def _time_tool(name: str, description: str | None, config: TimeConfig) -> tuple[Tool[Any], dict[str, Any]]:
+    default_tz = config.timezone
 
     async def now(timezone: str | None = None) -> str:
         try:
-            tz = ZoneInfo(timezone or default_tz)
-        except (ZoneInfoNotFoundError, ValueError):
+            tz = parse_timezone(timezone or default_tz)
+        except ScheduleError:
             raise ToolFailed(f"unknown timezone {timezone!r}: use an IANA name such as Europe/Berlin") from None
         local = datetime.now(UTC).astimezone(tz)
         return f"{local.isoformat(timespec='seconds')} ({local.strftime('%A')}, {tz.key})"
@@ -143,12 +137,9 @@ def _time_tool(name: str, description: str | None, config: dict[str, Any]) -> tu
 
 
 def _fetch_tool(
-    name: str, description: str | None, config: dict[str, Any], env: ToolEnv
+    name: str, description: str | None, config: FetchConfig, env: ToolEnv
 ) -> tuple[Tool[Any], dict[str, Any]]:
-    max_bytes = _int(config, "maxBytes", DEFAULT_MAX_BYTES, 1, MAX_MAX_BYTES, name)
-    pinned = config.get("url")
-    if pinned is not None and not isinstance(pinned, str):
-        raise AbilityConfigError(f"ability {name}: config.url must be a string")
+    max_bytes, pinned = config.max_bytes, config.url
 
     async def fetch(url: str | None = None) -> str:
         target = pinned or url
@@ -187,22 +178,10 @@ def _fetch_tool(
     return tool, ({} if pinned else {"url": "https://example.com/"})
 
 
-_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
-
-
 def _http_tool(
-    name: str, description: str | None, config: dict[str, Any], env: ToolEnv
+    name: str, description: str | None, config: HttpConfig, env: ToolEnv
 ) -> tuple[Tool[Any], dict[str, Any]]:
-    max_bytes = _int(config, "maxBytes", DEFAULT_MAX_BYTES, 1, MAX_MAX_BYTES, name)
-    pinned_url = config.get("url")
-    pinned_method = config.get("method")
-    fixed_headers = config.get("headers") or {}
-    if pinned_url is not None and not isinstance(pinned_url, str):
-        raise AbilityConfigError(f"ability {name}: config.url must be a string")
-    if pinned_method is not None and str(pinned_method).upper() not in _METHODS:
-        raise AbilityConfigError(f"ability {name}: config.method must be one of {', '.join(_METHODS)}")
-    if not isinstance(fixed_headers, dict) or not all(isinstance(v, str) for v in fixed_headers.values()):
-        raise AbilityConfigError(f"ability {name}: config.headers must be an object of strings")
+    max_bytes, pinned_url, pinned_method, fixed_headers = config.max_bytes, config.url, config.method, config.headers
 
     async def request(
         url: str | None = None,
@@ -214,8 +193,8 @@ def _http_tool(
         verb = str(pinned_method or method or "POST").upper()
         if not target:
             raise ToolFailed("a url is required")
-        if verb not in _METHODS:
-            raise ToolFailed(f"method must be one of {', '.join(_METHODS)}")
+        if verb not in METHODS:
+            raise ToolFailed(f"method must be one of {', '.join(METHODS)}")
         sent = {str(k): str(v) for k, v in (headers or {}).items()} | fixed_headers
         try:
             response, data, cut = await net.send(
@@ -241,7 +220,7 @@ def _http_tool(
     if not pinned_url:
         props["url"] = {"type": "string", "description": "http(s) URL"}
     if not pinned_method:
-        props["method"] = {"type": "string", "enum": list(_METHODS), "description": "HTTP method, default POST"}
+        props["method"] = {"type": "string", "enum": list(METHODS), "description": "HTTP method, default POST"}
     props["headers"] = {"type": "object", "additionalProperties": {"type": "string"}}
     props["body"] = {"description": "JSON body"}
     tool = Tool.from_schema(
@@ -266,13 +245,8 @@ def _http_tool(
     return tool, sample
 
 
-def _wait_tool(name: str, description: str | None, config: dict[str, Any]) -> tuple[Tool[Any], dict[str, Any]]:
-    max_s = config.get("maxSeconds", DEFAULT_MAX_WAIT_S)
-    if isinstance(max_s, bool) or not isinstance(max_s, int | float) or max_s < 0:
-        raise AbilityConfigError(f"ability {name}: config.maxSeconds must be a number >= 0")
-    sample = config.get("seconds", min(1.0, float(max_s)))
-    if isinstance(sample, bool) or not isinstance(sample, int | float) or sample < 0:
-        raise AbilityConfigError(f"ability {name}: config.seconds must be a number >= 0")
+def _wait_tool(name: str, description: str | None, config: WaitConfig) -> tuple[Tool[Any], dict[str, Any]]:
+    max_s, sample = config.max_seconds, config.seconds
 
     async def wait(seconds: float) -> str:
         length = max(0.0, min(float(seconds), float(max_s)))
@@ -303,11 +277,12 @@ def _unique(name: str, taken: set[str]) -> str:
 
 
 def build(abilities: Sequence[dict[str, Any]], env: ToolEnv, reserved: set[str]) -> Built:
-    """Toolsets for ``abilities``. Raises `AbilityConfigError` for an unusable config."""
+    """Toolsets for ``abilities``. Raises `AbilityConfigError` for an unusable config (config keys the type
+    does not take are ignored here; the API refuses them when the bot is written)."""
     built = Built()
     local = FunctionToolset[Any]([])
     taken = set(reserved)
-    builders: dict[str, Callable[[str, str | None, dict[str, Any]], tuple[Tool[Any], dict[str, Any]]]] = {
+    builders: dict[str, Callable[[str, str | None, Any], tuple[Tool[Any], dict[str, Any]]]] = {
         "time": _time_tool,
         "wait": _wait_tool,
         "fetch": lambda n, d, c: _fetch_tool(n, d, c, env),
@@ -328,19 +303,23 @@ def build(abilities: Sequence[dict[str, Any]], env: ToolEnv, reserved: set[str])
         config = ability.get("config") or {}
         if not isinstance(config, dict):
             raise AbilityConfigError(f"ability #{i + 1}: config must be an object")
-        label = ability.get("name") or kind
+        spec = TYPES.get(kind)
+        if spec is None:
+            raise AbilityConfigError(f"ability #{i + 1}: {unknown_type(kind)}")
+        label = str(names.get(i) or ability.get("name") or kind)
+        try:
+            parsed = spec.parse(config)
+        except ConfigProblem as p:
+            raise AbilityConfigError(f"ability {label}: {p}") from None
         description = ability.get("description") or None
         if kind == "mcp":
             from agentcron.engine.mcp import mcp_toolset  # imported on first use: loading fastmcp is slow
 
             prefix = ability.get("name") or None
-            built.toolsets.append(mcp_toolset(str(label), config, prefix, env))
+            built.toolsets.append(mcp_toolset(label, parsed, prefix, env))
             continue
-        make = builders.get(kind)
-        if make is None:
-            raise AbilityConfigError(f"ability #{i + 1}: unknown type {kind!r}")
         name = names[i]
-        tool, sample = make(name, description, config)
+        tool, sample = builders[kind](name, description, parsed)
         local.add_tool(tool)
         built.sample_args[name] = sample
     built.toolsets.insert(0, local)

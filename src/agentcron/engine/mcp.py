@@ -19,16 +19,8 @@ from pydantic_ai.mcp import MCPToolset
 from pydantic_ai.toolsets import AbstractToolset, WrapperToolset
 
 from agentcron.engine import net
+from agentcron.engine.ability_config import McpConfig
 from agentcron.engine.toolenv import AbilityConfigError, ToolEnv
-
-DEFAULT_TIMEOUT_S = 60.0
-
-
-def stdio_program(config: dict[str, Any]) -> str | None:
-    command = config.get("command")
-    if isinstance(command, list) and command and all(isinstance(c, str) for c in command):
-        return str(command[0])
-    return None
 
 
 def stdio_allowed(program: str, allow: tuple[str, ...]) -> bool:
@@ -85,44 +77,25 @@ def _pinned_client_factory(allow: net.AllowList) -> Any:
     return factory
 
 
-def mcp_toolset(label: str, config: dict[str, Any], prefix: str | None, env: ToolEnv) -> AbstractToolset[Any]:
-    timeout = config.get("timeout", DEFAULT_TIMEOUT_S)
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
-        raise AbilityConfigError(f"ability {label}: config.timeout must be a number of seconds > 0")
-    command, url = config.get("command"), config.get("url")
-    if (command is None) == (url is None):
-        raise AbilityConfigError(f"ability {label}: config needs either command (a list) or url")
+def mcp_toolset(label: str, config: McpConfig, prefix: str | None, env: ToolEnv) -> AbstractToolset[Any]:
+    """The toolset of one ``mcp`` ability (``config`` parsed by `ability_config.parse_mcp`). Raises
+    `AbilityConfigError` when this server may not start the ability's program."""
+    timeout = config.timeout
     toolset: AbstractToolset[Any]
-    if command is not None:
-        program = stdio_program(config)
-        if program is None:
-            raise AbilityConfigError(f"ability {label}: config.command must be a non-empty list of strings")
+    if config.command is not None:
+        program, *args = config.command
         if not stdio_allowed(program, env.stdio_allow):
             raise AbilityConfigError(
                 f"ability {label}: starting MCP server {program!r} is not allowed "
                 "(list the program in AGENTCRON_MCP_STDIO_ALLOW)"
             )
-        extra_env = config.get("env") or {}
-        cwd = config.get("cwd")
-        if not isinstance(extra_env, dict) or not all(isinstance(v, str) for v in extra_env.values()):
-            raise AbilityConfigError(f"ability {label}: config.env must be an object of strings")
-        if cwd is not None and not isinstance(cwd, str):
-            raise AbilityConfigError(f"ability {label}: config.cwd must be a string")
-        transport: Any = StdioTransport(program, list(command[1:]), env=dict(extra_env) or None, cwd=cwd)
-        toolset = MCPToolset(
-            transport, tool_error_behavior="failed", read_timeout=float(timeout), init_timeout=float(timeout)
-        )
+        transport: Any = StdioTransport(program, args, env=dict(config.env) or None, cwd=config.cwd)
+        toolset = MCPToolset(transport, tool_error_behavior="failed", read_timeout=timeout, init_timeout=timeout)
     else:
-        if not isinstance(url, str):
-            raise AbilityConfigError(f"ability {label}: config.url must be a string")
-        headers = config.get("headers") or {}
-        if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
-            raise AbilityConfigError(f"ability {label}: config.headers must be an object of strings")
+        url = str(config.url)
         transport = StreamableHttpTransport(
-            url, headers=dict(headers) or None, httpx_client_factory=_pinned_client_factory(env.allow)
+            url, headers=dict(config.headers) or None, httpx_client_factory=_pinned_client_factory(env.allow)
         )
-        inner = MCPToolset(
-            transport, tool_error_behavior="failed", read_timeout=float(timeout), init_timeout=float(timeout)
-        )
+        inner = MCPToolset(transport, tool_error_behavior="failed", read_timeout=timeout, init_timeout=timeout)
         toolset = _CheckedHTTP(inner, url, env.allow)
     return toolset.prefixed(prefix) if prefix else toolset

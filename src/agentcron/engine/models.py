@@ -63,6 +63,13 @@ _PARAMS: dict[str, tuple[str, Callable[[str], Any]]] = {
 }
 
 
+#: The model strings `parse_model` takes, as error messages list them.
+ACCEPTED_MODELS = "openai:<model>, anthropic:<model>, test"
+_OPENAI_COMPATIBLE = (
+    "openai:<model> also serves OpenAI-compatible servers such as Ollama or vLLM, with AGENTCRON_OPENAI_BASE_URL"
+)
+
+
 class ModelConfigError(ValueError):
     """The bot's model cannot be used here; the message says why and what to set."""
 
@@ -79,7 +86,8 @@ class ModelSpec:
 
 
 def parse_model(raw: str) -> ModelSpec:
-    """Parse ``provider:name[/param=value...]``. Raises `ModelConfigError` for an unknown provider."""
+    """Parse ``provider:name[/param=value...]``. Raises `ModelConfigError` for an unknown provider or a
+    malformed string; the API calls it when a bot is written (whether a key is configured is left to the run)."""
     text = raw.strip()
     segments = text.split("/")
     params: dict[str, Any] = {}
@@ -105,16 +113,16 @@ def parse_model(raw: str) -> ModelSpec:
             provider = "anthropic"
         else:
             raise ModelConfigError(
-                f"unknown model {head!r}: write it as provider:model (openai:..., anthropic:...) or use test"
+                f"unknown model {head!r}: write it as provider:model; accepted: {ACCEPTED_MODELS} "
+                f"({_OPENAI_COMPATIBLE})"
             )
     provider = provider.strip().lower()
     if provider not in ("openai", "anthropic", "test"):
         raise ModelConfigError(
-            f"unknown model provider {provider!r} in {head!r}: use openai:<model> (also for OpenAI-compatible "
-            "servers such as Ollama or vLLM, with AGENTCRON_OPENAI_BASE_URL), anthropic:<model> or test"
+            f"unknown model provider {provider!r} in {head!r}; accepted: {ACCEPTED_MODELS} ({_OPENAI_COMPATIBLE})"
         )
     if provider != "test" and not name.strip():
-        raise ModelConfigError(f"model {head!r} names no model after the provider")
+        raise ModelConfigError(f"model {head!r} names no model after the provider; accepted: {ACCEPTED_MODELS}")
     return ModelSpec(provider, name.strip(), params)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -22,6 +23,7 @@ from agentcron.clock import Clock
 from agentcron.config import Settings
 from agentcron.store.base import Store
 from agentcron.store.db import Row
+from agentcron.store.events import NewEvent
 
 log = logging.getLogger("agentcron.events")
 
@@ -121,6 +123,10 @@ class EventBus(Protocol):
 
     async def publish(self, account_id: str, task_id: str, execution_id: str | None, type_: str, data: Any) -> Event:
         """Persist the event as the task's next sequence number and deliver it to the task's subscribers."""
+        ...
+
+    async def publish_many(self, events: Sequence[NewEvent]) -> None:
+        """`publish` for many events in one write (each task's in the given order)."""
         ...
 
     def subscribe(self, task_id: str) -> Subscription:

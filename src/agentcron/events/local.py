@@ -3,9 +3,11 @@ in-process right after its row is committed."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from agentcron.events.bus import Event, FanOut
+from agentcron.store.events import NewEvent
 
 
 class LocalEventBus(FanOut):
@@ -16,3 +18,11 @@ class LocalEventBus(FanOut):
         event = Event(task_id, seq, type_, now, data)
         self._deliver(event)
         return event
+
+    async def publish_many(self, events: Sequence[NewEvent]) -> None:
+        """Persist ``events`` in one write and deliver them to this process's streams, in order."""
+        now = self.clock.now_ms()
+        seqs = await self.store.events.append_many(events, now)
+        for e, seq in zip(events, seqs, strict=True):
+            if e.task_id in self.subscribers or e.task_id in self._held:
+                self._deliver(Event(e.task_id, seq, e.type, now, e.data))

@@ -13,13 +13,14 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from agentcron.clock import Clock
 from agentcron.config import Settings
 from agentcron.events.bus import Event, FanOut, event_of, stop_task
 from agentcron.store.base import Store
+from agentcron.store.events import NewEvent
 
 log = logging.getLogger("agentcron.events")
 
@@ -40,6 +41,10 @@ class NotifyEventBus(FanOut):
         now = self.clock.now_ms()
         seq = await self.store.events.append(account_id, task_id, execution_id, type_, data, now, channel=CHANNEL)
         return Event(task_id, seq, type_, now, data)
+
+    async def publish_many(self, events: Sequence[NewEvent]) -> None:
+        """Persist ``events`` in one write and notify every listening process of each once it commits."""
+        await self.store.events.append_many(events, self.clock.now_ms(), channel=CHANNEL)
 
     async def start(self) -> None:
         """Open the process's one listener on `CHANNEL`, then start delivery and the ping ticker."""

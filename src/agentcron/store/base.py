@@ -6,7 +6,7 @@ write, so another account's ids behave exactly like ids that do not exist.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
@@ -78,6 +78,27 @@ class Store:
             return
         async with self.db.tx(write=True) as tx2:
             await tx2.execute(sql, *row.values())
+
+    async def insert_rows(self, res: Resource, rows: Sequence[dict[str, Any]], tx: Tx) -> None:
+        """Insert ``rows`` (column -> value) by the backend's bulk path (COPY on PostgreSQL), one batch per
+        set of columns: a column a row leaves out gets its default. Raises on any conflict."""
+        batches: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+        for row in rows:
+            batches.setdefault(tuple(row), []).append(tuple(row.values()))
+        for columns, values in batches.items():
+            await tx.insert_rows(res.table, columns, values)
+
+    async def owned(self, res: Resource, account_id: str, ids: Collection[str], tx: Tx) -> set[str]:
+        """Which of ``ids`` name visible rows of this account: one statement for the whole set."""
+        wanted = [i for i in ids if "\x00" not in i]
+        if not wanted:
+            return set()
+        rows = await tx.fetch(
+            f"SELECT id FROM {res.table} WHERE account_id = $1 AND {tx.sql.any_of('id', 2)}{res.visible}",
+            account_id,
+            tx.sql.list_param(wanted),
+        )
+        return {str(r["id"]) for r in rows}
 
     async def get_row(self, res: Resource, account_id: str, id_: str, tx: Tx | None = None) -> Row | None:
         if "\x00" in id_:

@@ -63,6 +63,10 @@ class Tx(Protocol):
         (a no-op where `Capabilities.cross_process_notify` is false)."""
         ...
 
+    async def notify_many(self, channel: str, payloads: Sequence[str]) -> None:
+        """`notify` for each of ``payloads``, in order, in one statement."""
+        ...
+
 
 class Database(Protocol):
     sql: Dialect

@@ -15,8 +15,9 @@ class HousekeepingStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def reap(self, now: int, limit: int = 1000) -> list[str]:
-        """End up to ``limit`` runs whose lease lapsed (their worker died) as failures; returns their ids."""
+    async def reap(self, now: int, limit: int = 1000) -> list[tuple[str, str]]:
+        """End up to ``limit`` runs whose lease lapsed (their worker died) as failures; returns their
+        ``(execution id, task id)``."""
         async with self.db.tx(write=True) as tx:
             # One statement: row locks are held for the batch's duration only, never row by row.
             rows = await tx.fetch(
@@ -30,7 +31,7 @@ class HousekeepingStore:
             )
             tasks = sorted({r["task_id"] for r in rows})
             await settle_tasks(tx, [(t, Outcome.FAILURE.value) for t in tasks], now)
-        return [r["id"] for r in rows]
+        return [(r["id"], r["task_id"]) for r in rows]
 
     async def prune(self, older_than: int, batch: int = 1000) -> int:
         """Delete up to ``batch`` finished executions created before ``older_than``; returns how many."""

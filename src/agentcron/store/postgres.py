@@ -77,6 +77,14 @@ class _PostgresTx:
     async def notify(self, channel: str, payload: str) -> None:
         await self.conn.execute("SELECT pg_notify($1, $2)", channel, payload)
 
+    async def notify_many(self, channel: str, payloads: Sequence[str]) -> None:
+        if payloads:
+            await self.conn.execute(
+                "SELECT pg_notify($1, p) FROM unnest($2::text[]) WITH ORDINALITY AS u(p, i) ORDER BY i",
+                channel,
+                list(payloads),
+            )
+
 
 async def _keep_session(conn: Any) -> None:
     """Pool release hook replacing asyncpg's default reset query (``pg_advisory_unlock_all(); CLOSE ALL;

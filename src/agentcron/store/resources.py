@@ -65,6 +65,8 @@ class Resource:
     parent: str | None = None
     #: Extra condition every API read adds (tasks being deleted are already gone for the API).
     visible: str = ""
+    #: Adjusts the wire object in place after the columns are converted (derived states).
+    derive: Callable[[dict[str, Any]], None] | None = None
 
     @property
     def columns_sql(self) -> str:
@@ -72,7 +74,10 @@ class Resource:
 
     def values_to_wire(self, values: Any) -> dict[str, Any]:
         """`to_wire` for a row given as a sequence in `columns_sql` order (the hot fetch path)."""
-        return {wire: v if conv is None else conv(v) for (wire, conv), v in zip(_converters(self), values, strict=True)}
+        out = {wire: v if conv is None else conv(v) for (wire, conv), v in zip(_converters(self), values, strict=True)}
+        if self.derive is not None:
+            self.derive(out)
+        return out
 
     def to_wire(self, row: Row, omit: frozenset[str] = frozenset()) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -82,6 +87,8 @@ class Resource:
             conv = _CONVERTERS[f.kind]
             v = row[f.column]
             out[f.wire] = v if conv is None else conv(v)
+        if self.derive is not None:
+            self.derive(out)
         return out
 
     def has(self, wire: str) -> bool:
@@ -165,6 +172,14 @@ MESSAGE = Resource(
     parent="conversation_id",
 )
 
+
+def _task_states(task: dict[str, Any]) -> None:
+    """A task reads ``running`` / ``pending`` while a run is in flight (the contract's states); the column
+    keeps the latest recorded outcome, which it shows again when the task is idle."""
+    if task.get("status") == "running" and "outcome" in task:
+        task["outcome"] = "pending"
+
+
 TASK = Resource(
     "task",
     "tasks",
@@ -193,6 +208,7 @@ TASK = Resource(
     )
     + _COMMON_TAIL,
     visible=" AND deleted_at IS NULL",
+    derive=_task_states,
 )
 
 #: Fields the contract leaves out of ``task/export`` (run state is not configuration).

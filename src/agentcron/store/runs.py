@@ -30,9 +30,9 @@ async def start_jobs(
     tx: Tx, started: Sequence[Row], now: int, known: Mapping[str, TaskConfig] | None = None, mark_running: bool = True
 ) -> list[Job]:
     """Executions just moved to running (rows with id, attempt, task_id, account_id, conversation_id, kind,
-    scheduled_for):
-    mark their tasks running, create their conversations, and return the jobs (task and bot configuration
-    as of now: later edits apply to later runs). ``known``: task configurations read in this transaction."""
+    scheduled_for): mark their tasks running, create their conversations, and return the jobs (task and bot
+    configuration as of now: later edits apply to later runs). ``known``: task configurations read in this
+    transaction."""
     if not started:
         return []
     task_ids = sorted({c["task_id"] for c in started})
@@ -222,6 +222,17 @@ class RunStore:
             kept = replace(partial, conversation_id=row["conversation_id"])
             await tx.insert_rows("messages", [c for c, _ in MESSAGE_COLUMNS], message_rows([kept], now))
         return True
+
+    async def canceled(self, execution_id: str, attempt: int) -> Row | None:
+        """``status, outcome, summary`` of the execution if this attempt ended cancelled, else None (it runs,
+        was reaped, or ran again since)."""
+        async with self.db.tx() as tx:
+            return await tx.fetchrow(
+                "SELECT status, outcome, summary FROM task_executions "
+                "WHERE id = $1 AND attempt = $2 AND state = 'done' AND status = 'canceled'",
+                execution_id,
+                attempt,
+            )
 
     async def release(self, leases: Sequence[tuple[str, int]], now: int) -> list[str]:
         """Graceful shutdown: hand running executions back to the queue (fenced on attempt); returns the

@@ -80,6 +80,9 @@ class _SQLiteTx:
     async def notify(self, channel: str, payload: str) -> None:
         return None
 
+    async def notify_many(self, channel: str, payloads: Sequence[str]) -> None:
+        return None
+
 
 class SQLiteDatabase:
     """One connection in WAL mode with ``synchronous=NORMAL``: durable across process crashes (the WAL

@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import replace
+from typing import Any
 
 from agentcron.domain import Finished, Outcome
 from agentcron.signals import ExecutionsFinished, FinishedRun, Signals
@@ -29,20 +30,21 @@ class OutcomeWriter:
         signals: Signals,
         writers: int,
         batch_wait_s: float,
-        on_written: Callable[[Sequence[FinishedRun]], None],
+        on_written: Callable[[Sequence[FinishedRun], Sequence[Finished]], None],
     ) -> None:
         self.runs = runs
         self.signals = signals
         self.writers = writers
         self.batch_wait_s = batch_wait_s
-        #: called after each batch (also when the fence dropped some of it): those runs are off our hands
+        #: called after each batch with the runs recorded (the fence may have dropped some of the batch: their
+        #: execution ended elsewhere): those runs are off our hands
         self.on_written = on_written
         self.done: list[FinishedRun] = []  # ended, waiting for a batch
         self.recording: set[str] = set()  # execution ids in the batches being written
         self._ready = asyncio.Event()
         self._writing = asyncio.Semaphore(writers)
         self._renewing = asyncio.Lock()  # held while leases are renewed (see `renewing`)
-        self._side_writes: set[asyncio.Task[bool]] = set()  # see `keep_canceled`
+        self._side_writes: set[asyncio.Task[object]] = set()  # see `side_write`
         self._closing = False
 
     def __len__(self) -> int:
@@ -91,7 +93,7 @@ class OutcomeWriter:
                 raise
             finally:
                 self.recording -= ids
-            self.on_written(batch)
+            self.on_written(batch, recorded)
             if recorded and self.signals.observed(ExecutionsFinished):
                 if len(recorded) == len(batch):
                     runs = batch  # the usual case: the fence let every outcome of the batch through
@@ -124,17 +126,17 @@ class OutcomeWriter:
         for _ in range(self.writers):
             self._writing.release()
 
-    def keep_canceled(self, partial: Finished, now: int) -> None:
-        """Write a cancelled run's partial result in the background (`RunStore.keep_canceled` decides
-        whether it was a cancel); `side_writes_done` waits for these writes."""
-        write = asyncio.get_running_loop().create_task(self.runs.keep_canceled(partial, now))
-        self._side_writes.add(write)
-        write.add_done_callback(self._side_write_done)
+    def side_write(self, write: Coroutine[Any, Any, object]) -> None:
+        """Run ``write`` (what a cancelled run leaves behind: its conversation so far, its stream's end) in
+        the background; `side_writes_done` waits for these writes."""
+        task = asyncio.get_running_loop().create_task(write)
+        self._side_writes.add(task)
+        task.add_done_callback(self._side_write_done)
 
-    def _side_write_done(self, write: asyncio.Task[bool]) -> None:
+    def _side_write_done(self, write: asyncio.Task[object]) -> None:
         self._side_writes.discard(write)
         if not write.cancelled() and write.exception() is not None:
-            log.error("keeping a cancelled run's conversation failed", exc_info=write.exception())
+            log.error("recording what a cancelled run left failed", exc_info=write.exception())
 
     async def side_writes_done(self, within_s: float | None = None) -> None:
         if self._side_writes:

@@ -19,9 +19,9 @@ from dataclasses import dataclass, replace
 
 from agentcron.clock import Clock
 from agentcron.config import Settings
-from agentcron.domain import Finished, Job, Outcome, RunInterrupted, RunResult
-from agentcron.engine.runner import Emit, Runner
-from agentcron.events import EventBus
+from agentcron.domain import ExecStatus, Finished, Job, Outcome, RunInterrupted, RunResult
+from agentcron.engine.runner import Runner
+from agentcron.events.lifecycle import CANCELED, HANDED_BACK, SHUTDOWN, TIME_LIMIT, RunEmitter, RunEvents
 from agentcron.signals import ExecutionsStarted, FinishedRun, RunsHandedBack, Signals
 from agentcron.store.runs import RunStore
 from agentcron.worker.capacity import Capacity
@@ -34,6 +34,7 @@ log = logging.getLogger("agentcron.worker")
 class _Running:
     job: Job
     started: float  # loop time
+    emit: RunEmitter
     task: asyncio.Task[None] | None = None
     #: the run's time limit, armed as one timer handle (cheaper per run than an ``asyncio.timeout`` context)
     timer: asyncio.TimerHandle | None = None
@@ -64,13 +65,13 @@ class Worker:
         settings: Settings,
         clock: Clock,
         runner: Runner,
-        events: EventBus,
+        run_events: RunEvents,
         signals: Signals,
         concurrent_writes: bool,
         worker_id: str | None = None,
     ) -> None:
         self.runs = runs
-        self.events = events
+        self.run_events = run_events
         self.signals = signals
         self.settings = settings
         self.clock = clock
@@ -124,7 +125,8 @@ class Worker:
         loop = asyncio.get_running_loop()
         now = loop.time()
         for job in jobs:
-            run = _Running(job, now)
+            # The emitter before the signal: the run's events wait for the begin the signal writes.
+            run = _Running(job, now, self.run_events.emitter(job))
             run.task = loop.create_task(self._run_one(run))
             self.capacity.active += 1  # until the run's task ends, however (even cancelled before it started)
             run.task.add_done_callback(functools.partial(self._ended, run))
@@ -160,20 +162,28 @@ class Worker:
     async def _run_one(self, run: _Running) -> None:
         job = run.job
         try:
-            result = await self.runner.run(job, self._emitter(job))
+            result = await self.runner.run(job, run.emit)
         except asyncio.CancelledError as e:
             partial = e.partial if isinstance(e, RunInterrupted) else None
             if run.expired is None:
                 # Cancelled through the API (its outcome already recorded), lease lost or shut down: the
                 # outcome is not ours to write. What the run did until then is kept for a cancel.
                 self.running.pop(job.execution_id, None)
-                if partial is not None and not self._releasing:
-                    self.outcomes.keep_canceled(Finished.of(job, partial), self.clock.now_ms())
+                if not self._releasing:
+                    kept = Finished.of(job, partial) if partial is not None else None
+                    self.outcomes.side_write(self._canceled(job, run.emit, kept, self.clock.now_ms()))
                 raise
             asyncio.current_task().uncancel()  # type: ignore[union-attr]  # our own limit: record it
             # Keep what the run did until then: its conversation so far, and the tokens it used.
             summary = f"Run ended: it exceeded its {run.expired}."
             result = replace(partial or RunResult(Outcome.FAILURE, ""), outcome=Outcome.FAILURE, summary=summary)
+            try:
+                await run.emit.interrupt(TIME_LIMIT)
+            except asyncio.CancelledError:  # ended elsewhere meanwhile (a cancel): that path closes it
+                self.outcomes.side_write(self._canceled(job, run.emit, None, self.clock.now_ms()))
+                raise
+            except Exception:  # (the stream is no reason not to record the outcome)
+                log.exception("execution %s: closing its stream's operations failed", job.execution_id)
         except Exception as e:  # a runner bug must not take the worker down; record it on the run
             log.exception("execution %s failed", job.execution_id)
             result = RunResult(Outcome.FAILURE, f"Run failed: {type(e).__name__}: {e}")
@@ -184,18 +194,25 @@ class Worker:
         duration = int((asyncio.get_running_loop().time() - run.started) * 1000)
         self.outcomes.add(FinishedRun(Finished.of(job, result), duration))
 
-    def _emitter(self, job: Job) -> Emit:
-        publish = self.events.publish
+    async def _canceled(self, job: Job, emit: RunEmitter, partial: Finished | None, now: int) -> None:
+        """After a run stopped because its execution ended elsewhere: if that was a cancel, keep what the
+        run did (its conversation so far, its tokens) and close its stream (``CANCELED``). A reaped run is
+        closed by its reaper, which may be another process."""
+        if partial is not None:
+            await self.runs.keep_canceled(partial, now)
+        row = await self.runs.canceled(job.execution_id, job.attempt)
+        if row is not None:
+            await emit.end(CANCELED, row["status"], row["outcome"], row["summary"] or "")
 
-        async def emit(type_: str, data: dict[str, object]) -> None:
-            await publish(job.account_id, job.task.id, job.execution_id, type_, data)
-
-        return emit
-
-    def _written(self, batch: Sequence[FinishedRun]) -> None:
-        """A batch of outcomes was written (or fenced off): those runs are done here."""
+    def _written(self, batch: Sequence[FinishedRun], recorded: Sequence[Finished]) -> None:
+        """A batch of outcomes was written (or fenced off): those runs are done here. A run fenced off
+        ended elsewhere after its bot returned: if that was a cancel, its stream is closed here."""
+        fenced = len(recorded) < len(batch)
+        kept = {f.execution_id for f in recorded} if fenced else set()
         for r in batch:
-            self.running.pop(r.result.execution_id, None)
+            run = self.running.pop(r.result.execution_id, None)
+            if fenced and run is not None and r.result.execution_id not in kept:
+                self.outcomes.side_write(self._canceled(run.job, run.emit, None, self.clock.now_ms()))
         if batch:
             self.wake.set()  # capacity freed
             self.capacity.grew()
@@ -214,10 +231,12 @@ class Worker:
         return lost
 
     def cancel_local(self, execution_ids: Iterable[str]) -> None:
-        """Interrupt in-process runs at once (their outcome is already recorded by whoever cancelled)."""
+        """Interrupt in-process runs at once (their outcome is already recorded by whoever cancelled; their
+        stream is closed by the cancel's side write or the reaper, so what the bot still emits is dropped)."""
         for e in execution_ids:
             r = self.running.pop(e, None)
             if r is not None:
+                r.emit.silenced = True
                 _cancel(r)
 
     def _pending(self) -> list[asyncio.Task[None]]:
@@ -283,12 +302,16 @@ class Worker:
             await self.flush(self.clock.now_ms())  # what such a batch put back, had it failed
         await self.outcomes.side_writes_done(within_s=5)
         leftover = [(e, r.job.attempt) for e, r in self.running.items()]
+        leaving = list(self.running.values())
         self._releasing = True
-        for r in self.running.values():
+        for r in leaving:
             _cancel(r)
         for loop in self._loops:
             loop.cancel()
         if leftover:
+            # Their streams end before they go back to the queue: once released, another worker may claim
+            # one and begin it again, and this end must not follow that begin.
+            await self._handing_back(leaving)
             try:
                 released = await self.runs.release(leftover, self.clock.now_ms())
             except Exception:
@@ -297,3 +320,19 @@ class Worker:
                 if released:
                     self.signals.emit(RunsHandedBack(released))
         self.running.clear()
+
+    async def _handing_back(self, runs: Sequence[_Running]) -> None:
+        """End the streams of runs about to be handed back (each begins again when it is claimed), in one
+        write, once their bots unwound (at most a second), so nothing they emit follows the end."""
+        bots = [r.task for r in runs if r.task is not None]
+        if bots:
+            await asyncio.wait(bots, timeout=1)
+        ends = []
+        try:
+            for r in runs:
+                r.emit.silenced = True
+                await r.emit.ready()  # (its begin first)
+                ends += r.emit.ending(SHUTDOWN, ExecStatus.IDLE.value, Outcome.PENDING.value, HANDED_BACK)
+            await self.run_events.bus.publish_many(ends)
+        except Exception:
+            log.exception("ending the streams of %d runs handed back failed", len(runs))
