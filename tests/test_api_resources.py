@@ -5,13 +5,16 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import Server, start_server, stop_server
+from tests.conftest import ROOT, Server, start_server, stop_server, wait_until
+from tests.http_helpers import executions, new_task
 from tests.test_api_tasks import API, assert_error, now_ms
 
 BOT_KEYS = {
@@ -150,8 +153,8 @@ EVERY_ABILITY: list[dict[str, Any]] = [
     {"type": "fetch", "config": {"maxBytes": 1000, "url": "https://example.com/"}},
     {"type": "http", "config": {"url": "http://example.com/hook", "method": "POST", "headers": {"X-A": "1"}}},
     {"type": "wait", "config": {"maxSeconds": 60, "seconds": 2}},
-    # accepted although no MCP program may start here: that is the server's configuration, checked per run
-    {"type": "mcp", "config": {"command": ["my-server", "--stdio"], "env": {"A": "b"}, "cwd": "/tmp", "timeout": 5}},
+    # (stdio MCP servers, by name, only where the operator declares them: see the MCP tests below)
+    {"type": "mcp", "config": {"url": "https://mcp.example.com/mcp", "timeout": 5}},
     {"type": "mcp", "name": "remote", "config": {"url": "https://mcp.example.com/mcp", "headers": {"A": "b"}}},
 ]
 
@@ -214,8 +217,9 @@ def test_an_unknown_model_provider_is_refused_on_create_and_update(c: httpx.Clie
         ),
         (
             [{"type": "mcp", "config": {"timeout": 10}}],
-            "Invalid abilities[0].config: an mcp ability needs command (a list: program and arguments, for stdio) "
-            "or url (http(s))",
+            "Invalid abilities[0].config: an mcp ability needs server, the name of an MCP server the operator "
+            "declared (none is declared on this server; the operator declares them in AGENTCRON_MCP_SERVERS), or "
+            "url, the http(s) URL of an MCP server over streamable HTTP",
         ),
         (
             [{"type": "wait", "config": {"seconds": "ten"}}],
@@ -242,6 +246,145 @@ def test_an_unusable_ability_is_refused_on_create_and_update(
     bot_id = create(c, "bot", abilities=[{"type": "time"}])
     assert bot_error(c, bot_id, {"abilities": abilities}) == message
     assert fetch(c, "bot", bot_id)["abilities"] == [{"type": "time", "name": None, "description": None, "config": {}}]
+
+
+# -- MCP servers: the operator declares them, bots name them (issue #15) ----------------------------------------
+
+NONE_DECLARED = "(none is declared on this server; the operator declares them in AGENTCRON_MCP_SERVERS)"
+CHOOSES_A_PROGRAM = (
+    "a bot cannot choose the program an MCP server runs, its arguments or its directory: name a server the "
+    "operator declared in config.server {declared}, or use config.url"
+)
+#: Bots that would run a command of their choosing on the worker, by ``command``, ``cwd`` or ``env``.
+HOSTILE_MCP: list[tuple[dict[str, Any], str]] = [
+    ({"command": ["sh", "-c", "id > /tmp/pwned"]}, "command"),
+    ({"command": ["npx", "-y", "srv"], "env": {"LD_PRELOAD": "/tmp/evil.so"}}, "command"),
+    ({"command": ["python3", "-m", "srv"], "env": {"PYTHONWARNINGS": "ignore::0:evil:1"}}, "command"),
+    ({"command": ["node", "srv.js"], "env": {"NODE_OPTIONS": "--require /tmp/evil.js"}}, "command"),
+    ({"server": "github", "cwd": "/tmp/evil"}, "cwd"),
+    ({"server": "github", "env": {"BROWSER": "sh -c 'id > /tmp/pwned'"}}, "env"),
+    ({"server": "github", "env": {"LD_PRELOAD": "/tmp/evil.so"}}, "env"),
+    ({"server": "github", "env": {"PYTHONWARNINGS": "ignore::0:evil:1"}}, "env"),
+    ({"server": "github", "env": {"NODE_OPTIONS": "--require /tmp/evil.js"}}, "env"),
+    ({"url": "https://mcp.example.com/mcp", "env": {"LD_PRELOAD": "/tmp/evil.so"}}, "env"),
+]
+
+
+def assert_refused_on_create_and_update(c: httpx.Client, config: dict[str, Any], message: str) -> None:
+    abilities = [{"type": "mcp", "config": config}]
+    assert bot_error(c, None, {"model": "test", "abilities": abilities}) == message
+    bot_id = create(c, "bot", abilities=[{"type": "time"}])
+    assert bot_error(c, bot_id, {"abilities": abilities}) == message
+    assert [a["type"] for a in fetch(c, "bot", bot_id)["abilities"]] == ["time"]
+
+
+@pytest.mark.parametrize(("config", "key"), HOSTILE_MCP)
+def test_a_bot_cannot_choose_an_mcp_program_or_its_environment(
+    c: httpx.Client, config: dict[str, Any], key: str
+) -> None:
+    """On a server that declares no MCP servers: nothing a bot sends starts a program on the worker."""
+    message = {
+        "command": f"Invalid abilities[0].config.command: {CHOOSES_A_PROGRAM.format(declared=NONE_DECLARED)}",
+        "cwd": f"Invalid abilities[0].config.cwd: {CHOOSES_A_PROGRAM.format(declared=NONE_DECLARED)}",
+        "env": f"Invalid abilities[0].config.server: no MCP server named 'github' {NONE_DECLARED}",
+    }[key]
+    if "url" in config:
+        message = "Invalid abilities[0].config.env: only for a declared server (config.server); over HTTP, send headers"
+    assert_refused_on_create_and_update(c, config, message)
+    before = list_ids(c, "bot/list")
+    assert_error(c.post(f"{API}/bot/create", json={"abilities": [{"type": "mcp", "config": config}]}), 400)
+    assert list_ids(c, "bot/list") == before
+
+
+MCP_SERVERS = {
+    "github": {
+        "command": ["npx", "-y", "@modelcontextprotocol/server-github"],
+        "tenantEnv": ["GITHUB_PERSONAL_ACCESS_TOKEN"],
+    },
+    "probe": {
+        "command": [sys.executable, str(ROOT / "tests" / "mcp_server.py"), "--with-env"],
+        "env": {"DECLARED_SETTING": "op"},
+        "tenantEnv": ["TENANT_TOKEN"],
+    },
+}
+
+
+@pytest.fixture
+def mcp_server(db_url: str) -> Iterator[Server]:
+    """A server (on each backend) whose operator declares `MCP_SERVERS`."""
+    srv = start_server(db_url, env={"AGENTCRON_MCP_SERVERS": json.dumps(MCP_SERVERS)})
+    yield srv
+    stop_server(srv)
+
+
+def test_bots_name_the_mcp_servers_the_operator_declares(mcp_server: Server) -> None:
+    declared = "(declared: github, probe)"
+    with mcp_server.client(mcp_server.account()) as c:
+        # the declared server, with the variables it lets bots set
+        ok = [
+            {"type": "mcp", "name": "gh", "config": {"server": "github", "env": {"GITHUB_PERSONAL_ACCESS_TOKEN": "t"}}},
+            {"type": "mcp", "config": {"server": "probe", "timeout": 30}},
+        ]
+        bot_id = create(c, "bot", model="test", abilities=ok)
+        assert [a["config"] for a in fetch(c, "bot", bot_id)["abilities"]] == [a["config"] for a in ok]
+        # anything else is refused, naming the declared servers or the variables allowed
+        for config, key in HOSTILE_MCP:
+            message = {
+                "command": f"Invalid abilities[0].config.command: {CHOOSES_A_PROGRAM.format(declared=declared)}",
+                "cwd": f"Invalid abilities[0].config.cwd: {CHOOSES_A_PROGRAM.format(declared=declared)}",
+                "env": f"Invalid abilities[0].config.env: MCP server 'github' does not let a bot set "
+                f"{next(iter(config.get('env', {})), '')!r}; the names it may set: GITHUB_PERSONAL_ACCESS_TOKEN",
+            }[key]
+            if "url" in config:
+                message = (
+                    "Invalid abilities[0].config.env: only for a declared server (config.server); over HTTP, "
+                    "send headers"
+                )
+            assert_refused_on_create_and_update(c, config, message)
+        assert_refused_on_create_and_update(
+            c, {"server": "gitlab"}, f"Invalid abilities[0].config.server: no MCP server named 'gitlab' {declared}"
+        )
+        assert_refused_on_create_and_update(
+            c,
+            {"server": "probe", "env": {"GITHUB_PERSONAL_ACCESS_TOKEN": "t"}},
+            "Invalid abilities[0].config.env: MCP server 'probe' does not let a bot set "
+            "'GITHUB_PERSONAL_ACCESS_TOKEN'; the names it may set: TENANT_TOKEN",
+        )
+        # a bot naming a declared server runs it: its tools are called, in the declared environment
+        probe = [{"type": "mcp", "config": {"server": "probe", "env": {"TENANT_TOKEN": "from-bot"}}}]
+        task_id = new_task(c, botId=create(c, "bot", model="test", abilities=probe), schedule="never")
+        assert c.post(f"{API}/task/{task_id}/trigger", json={}).status_code == 200
+        (ex,) = wait_until(lambda: [e for e in executions(c, task_id) if e["outcome"] != "pending"], timeout=30)
+        assert ex["outcome"] == "success", ex["summary"]
+        assert ex["summary"].startswith("Completed task 't' (add: 2; shout: TEST!; environment: DECLARED_SETTING=op ")
+        assert ex["summary"].endswith(" TENANT_TOKEN=from-bot)")
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"AGENTCRON_MCP_SERVERS": '{"gh": {"command": ["npx"], "tenantEnv": ["LD_PRELOAD"]}}'},
+            "agentcron: AGENTCRON_MCP_SERVERS: server 'gh': tenantEnv: a bot may never set 'LD_PRELOAD'",
+        ),
+        ({"AGENTCRON_MCP_SERVERS": '{"gh": '}, "agentcron: AGENTCRON_MCP_SERVERS is not valid JSON"),
+        (
+            {"AGENTCRON_MCP_SERVERS": "/nonexistent/mcp.json"},
+            "agentcron: AGENTCRON_MCP_SERVERS: cannot read the file '/nonexistent/mcp.json'",
+        ),
+        (
+            {"AGENTCRON_MCP_STDIO_ALLOW": "npx"},
+            "agentcron: AGENTCRON_MCP_STDIO_ALLOW is no longer supported: bots no longer choose the programs",
+        ),
+    ],
+)
+def test_a_server_with_an_unusable_mcp_configuration_does_not_start(
+    tmp_path: Path, env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(RuntimeError) as refused:
+        start_server(f"sqlite:///{tmp_path / 'refused.db'}", env=env)
+    assert str(refused.value).startswith(f"server exited with 2: {message}")
+    assert not (tmp_path / "refused.db").exists()  # refused before it touched the database
 
 
 def test_update_checks_only_the_fields_sent(c: httpx.Client) -> None:

@@ -27,11 +27,8 @@ def test_integers_are_converted() -> None:
 
 
 def test_tuples_are_comma_lists_without_blanks() -> None:
-    s = Settings.from_env(
-        {"AGENTCRON_HTTP_ALLOW": " 10.0.0.0/8, intranet.example ,,", "AGENTCRON_MCP_STDIO_ALLOW": "npx"}
-    )
+    s = Settings.from_env({"AGENTCRON_HTTP_ALLOW": " 10.0.0.0/8, intranet.example ,,"})
     assert s.http_allow == ("10.0.0.0/8", "intranet.example")
-    assert s.mcp_stdio_allow == ("npx",)
     assert Settings.from_env({"AGENTCRON_HTTP_ALLOW": " , "}).http_allow == ()
 
 
@@ -107,6 +104,21 @@ def test_a_bad_role_is_refused_with_its_message(role: str) -> None:
     with pytest.raises(ConfigError) as caught:
         Settings.from_env({"AGENTCRON_ROLE": role})
     assert str(caught.value) == ROLE_MESSAGE.format(role)
+
+
+@pytest.mark.parametrize("raw", ["npx", "*", " python3 "])
+def test_the_removed_mcp_stdio_allow_is_refused_saying_what_replaces_it(raw: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"AGENTCRON_MCP_STDIO_ALLOW": raw, "AGENTCRON_MCP_SERVERS": '{"a": {"command": ["a"]}}'})
+    message = str(caught.value)
+    assert message.startswith(
+        "AGENTCRON_MCP_STDIO_ALLOW is no longer supported: bots no longer choose the programs the worker starts. "
+        "Declare each stdio MCP server by name in AGENTCRON_MCP_SERVERS"
+    )
+    assert '{"type": "mcp", "config": {"server": "github"}}' in message
+    assert not hasattr(Settings(), "mcp_stdio_allow")
+    # empty is unset, as for every variable
+    assert Settings.from_env({"AGENTCRON_MCP_STDIO_ALLOW": ""}).mcp_servers == ""
 
 
 def test_a_bad_role_override_is_refused_too() -> None:

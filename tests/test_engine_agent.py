@@ -132,7 +132,7 @@ async def test_bad_ability_config_fails_before_any_model_request() -> None:
     assert result.outcome == "failure" and "unknown timezone 'Mars/Olympus'" in result.summary
     assert [t for t, _ in events] == ["error"]
     result, _ = await run(job([{"type": "mcp", "config": {"command": ["/bin/sh", "-c", "true"]}}]))
-    assert "AGENTCRON_MCP_STDIO_ALLOW" in result.summary
+    assert "config.command: a bot cannot choose the program an MCP server runs" in result.summary
 
 
 # -- interruption -----------------------------------------------------------------------------------------------

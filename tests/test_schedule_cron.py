@@ -13,6 +13,7 @@ import pytest
 
 from agentcron.schedule import ScheduleError, next_run, parse_schedule, upcoming
 from agentcron.schedule_cron import fire_times, validate_cron
+from tests.cron_oracle import Matcher
 from tests.test_schedule import BERLIN, NEW_YORK, SYDNEY, UTC_TZ, at, first, invalid, preview, z, zs
 
 # --------------------------------------------------------------------------- cron: validity
@@ -161,32 +162,7 @@ def test_sunday_is_0_and_7() -> None:
 
 def _matches(expr: str, dt: datetime) -> bool:
     """Independent brute-force matcher for numeric lists/ranges/steps with the Vixie day rule."""
-
-    def values(field: str, lo: int, hi: int) -> set[int]:
-        out: set[int] = set()
-        for term in field.split(","):
-            base, _, step = term.partition("/")
-            if base == "*":
-                start, end = lo, hi
-            elif "-" in base:
-                a, b = base.split("-")
-                start, end = int(a), int(b)
-            else:
-                start = int(base)
-                end = hi if step else start
-            out.update(range(start, end + 1, int(step or 1)))
-        return out
-
-    mi, h, dom, mon, dow = expr.split()
-    if dt.minute not in values(mi, 0, 59) or dt.hour not in values(h, 0, 23):
-        return False
-    if dt.month not in values(mon, 1, 12):
-        return False
-    dom_ok = dt.day in values(dom, 1, 31)
-    dow_ok = (dt.isoweekday() % 7) in {d % 7 for d in values(dow, 0, 7)}
-    if dom.startswith("*") or dow.startswith("*"):
-        return dom_ok and dow_ok
-    return dom_ok or dow_ok
+    return Matcher(expr)(dt)
 
 
 @pytest.mark.parametrize(

@@ -35,16 +35,19 @@ async def _tasks(store: Store, n: int) -> tuple[str, list[str]]:
 
 
 class Counting:
-    """The real `read_rows`, recording the ids each statement asked for."""
+    """The real `read_rows`, recording the ids each statement asked for and how many rows came back."""
 
     def __init__(self, store: Store) -> None:
         self.db = store.db
         self.asked: list[list[str]] = []
+        self.returned: list[int] = []
 
     async def __call__(self, sql: str, args: tuple[Any, ...]) -> list[Sequence[Any]]:
-        (keys,) = args
+        keys = args[0]
         self.asked.append(keys if isinstance(keys, list) else json.loads(keys) if "json_each" in sql else [keys])
-        return await self.db.read_rows(sql, args)
+        rows = await self.db.read_rows(sql, args)
+        self.returned.append(len(rows))
+        return rows
 
 
 def _reader(store: Store, fetch: Any = None, table: str = TASK.table) -> KeyedReads:
@@ -65,6 +68,20 @@ async def test_reads_of_one_turn_share_one_statement(store: Store) -> None:
     # a lone read uses the single-key statement
     assert _names([await reader.get(tids[5], a)]) == ["t5"]
     assert counting.asked[1] == [tids[5]]
+
+
+async def test_another_accounts_row_is_not_read_at_all(store: Store) -> None:
+    """The account is part of the statement: fetching another account's id reads what a missing id reads
+    (nothing), so the two cannot be told apart by how long they take."""
+    a, (mine,) = await _tasks(store, 1)
+    _, (theirs,) = await _tasks(store, 1)
+    counting = Counting(store)
+    reader = _reader(store, counting)
+    assert await reader.get(theirs, a) is None
+    assert await reader.get("c" + "0" * 24, a) is None
+    assert counting.returned == [0, 0]
+    assert _names(await asyncio.gather(reader.get(theirs, a), reader.get(mine, a))) == [None, "t0"]
+    assert counting.returned[-1] == 1  # (one statement for both: only the own row came back)
 
 
 async def test_a_batch_is_bounded(store: Store) -> None:

@@ -1,4 +1,4 @@
-"""The ``agentcron`` command: serve | account create | token create | migrate.
+"""The ``agentcron`` command: serve | account create|delete | token create|revoke | migrate.
 
 Every flag also reads an ``AGENTCRON_*`` environment variable (``--database-url`` /
 ``AGENTCRON_DATABASE_URL``); flags win.
@@ -36,10 +36,25 @@ def _parser() -> argparse.ArgumentParser:
     account = sub.add_parser("account", help="manage accounts").add_subparsers(dest="action", required=True)
     create = account.add_parser("create", parents=[db], help="create an account; prints its first API secret")
     create.add_argument("name")
+    adelete = account.add_parser(
+        "delete",
+        parents=[db],
+        help="delete ACCOUNT (id or name) and everything it owns; its secrets stop working within a second",
+        epilog="example: agentcron account delete acme --yes",
+    )
+    adelete.add_argument("account")
+    adelete.add_argument("--yes", action="store_true", help="do it (without --yes, only say what would go)")
 
     token = sub.add_parser("token", help="manage API secrets").add_subparsers(dest="action", required=True)
     tcreate = token.add_parser("create", parents=[db], help="print a new API secret for ACCOUNT (id or name)")
     tcreate.add_argument("account")
+    trevoke = token.add_parser(
+        "revoke",
+        parents=[db],
+        help="revoke an API secret: every server refuses it within a second",
+        epilog="example: agentcron token revoke sk-...",
+    )
+    trevoke.add_argument("secret")
 
     sub.add_parser("migrate", parents=[db], help="bring the database schema up to date")
     return p
@@ -66,6 +81,26 @@ async def _token_create(settings: Settings, ref: str) -> str | None:
         await store.close()
 
 
+async def _token_revoke(settings: Settings, secret: str) -> bool:
+    store = await open_store(settings.database_url, pool_size=1)
+    try:
+        return await store.accounts.revoke_token(secret)
+    finally:
+        await store.close()
+
+
+async def _account_delete(settings: Settings, ref: str, really: bool) -> str | None:
+    """The id of the account ``ref`` names (deleted when ``really``), or None when there is none."""
+    store = await open_store(settings.database_url, pool_size=1)
+    try:
+        account_id = await store.accounts.find_account(ref)
+        if account_id is not None and really:
+            await store.accounts.delete_account(account_id)
+        return account_id
+    finally:
+        await store.close()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -85,8 +120,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "migrate":
         asyncio.run(migrate(settings.database_url))
         return 0
+    if args.command == "account" and args.action == "delete":
+        account_id = asyncio.run(_account_delete(settings, args.account, args.yes))
+        if account_id is None:
+            print(f"agentcron: no account with id or name {args.account!r}", file=sys.stderr)
+            return 1
+        if not args.yes:
+            print(f"agentcron: would delete account {account_id} and all it owns; add --yes", file=sys.stderr)
+            return 1
+        print(f"deleted account {account_id}")
+        return 0
     if args.command == "account":
         print(asyncio.run(_account_create(settings, args.name)))
+        return 0
+    if args.command == "token" and args.action == "revoke":
+        if not asyncio.run(_token_revoke(settings, args.secret)):
+            print("agentcron: no such API secret (already revoked?)", file=sys.stderr)
+            return 1
+        print("revoked")
         return 0
     if args.command == "token":
         secret = asyncio.run(_token_create(settings, args.account))

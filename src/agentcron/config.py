@@ -20,6 +20,17 @@ class ConfigError(ValueError):
     """A setting has a value that cannot be used; the message names the variable."""
 
 
+#: Variables of settings that no longer exist: set, they stop the process, saying what replaces them.
+REMOVED = {
+    "AGENTCRON_MCP_STDIO_ALLOW": (
+        "bots no longer choose the programs the worker starts. Declare each stdio MCP server by name in "
+        'AGENTCRON_MCP_SERVERS (a JSON object such as {"github": {"command": ["npx", "-y", '
+        '"@modelcontextprotocol/server-github"], "tenantEnv": ["GITHUB_PERSONAL_ACCESS_TOKEN"]}}), point '
+        'bots at it with {"type": "mcp", "config": {"server": "github"}}, and unset AGENTCRON_MCP_STDIO_ALLOW'
+    ),
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     #: ``sqlite:///path`` (default, embedded) or ``postgresql://...`` (distributed engine).
@@ -30,6 +41,12 @@ class Settings:
     role: str = "all"
     #: Largest accepted request body; bigger bodies get 413.
     max_body_bytes: int = 1_048_576
+    #: A request must arrive whole (request line, headers, body) within this long of its first byte, and a
+    #: new connection must send one within it: else 408 and the connection is closed.
+    request_timeout_ms: int = 30_000
+    #: Connections one API process holds at once; one more gets 503 and is closed. Live subscriptions count:
+    #: raise it for many subscribers (0: no cap).
+    max_connections: int = 10_000
     #: Execution lease length; renewed every third of it, reaped after it lapses.
     lease_ms: int = 30_000
     #: Per-account cap on executions running or queued at once (429 on trigger beyond it; 0 = no cap).
@@ -70,12 +87,14 @@ class Settings:
     shutdown_grace_ms: int = 10_000
     #: Shift this process's clock (ms). For tests and simulations only: run "in the future" without waiting.
     clock_offset_ms: int = 0
-    #: Hosts/networks outbound HTTP abilities may reach even though they are private (comma list).
+    #: Hosts, host:port pairs and networks outbound HTTP abilities may reach even though they are not public
+    #: (comma list; checked by `agentcron.engine.net.AllowList` when the process starts).
     http_allow: tuple[str, ...] = field(default_factory=tuple)
-    #: Programs ``mcp`` abilities may start as stdio servers (the first element of ``config.command``, by path
-    #: or bare name); ``*`` allows any. Empty (default): stdio MCP is off, since a bot's config would otherwise
-    #: run commands on the worker. MCP over HTTP (``config.url``) needs no entry.
-    mcp_stdio_allow: tuple[str, ...] = field(default_factory=tuple)
+    #: The MCP servers ``mcp`` abilities may start over stdio, which bots name (``config.server``): a JSON
+    #: object, or the path of a JSON file holding one, ``{"name": {"command": [program, args...], "env": {...},
+    #: "tenantEnv": [names a bot may set], "cwd": dir}}``. Bots never choose a program. Empty (default): none.
+    #: Parsed and checked by `agentcron.engine.mcp_servers` when the process starts. MCP over HTTP needs none.
+    mcp_servers: str = ""
     #: Model of bots whose ``model`` is empty (``provider:model``; ``test`` is the built-in offline model).
     default_model: str = "test"
     #: OpenAI-compatible endpoint for ``openai:`` models (Ollama, vLLM, llama.cpp, LM Studio...); empty: OpenAI.
@@ -98,6 +117,9 @@ class Settings:
         Raises `ConfigError` when a variable cannot be converted to its field's type.
         """
         env = os.environ if environ is None else environ
+        for variable, replacement in REMOVED.items():
+            if env.get(variable, "").strip():
+                raise ConfigError(f"{variable} is no longer supported: {replacement}")
         values: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
             raw = env.get("AGENTCRON_" + f.name.upper())

@@ -24,14 +24,17 @@ import uvicorn
 from agentcron.api.app import create_app
 from agentcron.api.context import AppContext
 from agentcron.clock import Clock, OffsetClock, SystemClock
-from agentcron.config import Settings
+from agentcron.config import ConfigError, Settings
+from agentcron.engine import mcp_servers
 from agentcron.engine.agent import AgentRunner
+from agentcron.engine.net import AllowList
 from agentcron.engine.runner import Runner
 from agentcron.events import EventBus, open_event_bus
 from agentcron.events.lifecycle import RunEvents
 from agentcron.janitor import Janitor
 from agentcron.observers.logs import connect as observe_logs
 from agentcron.scheduler import Scheduler
+from agentcron.serving import deadline_protocol
 from agentcron.signals import ExecutionsCanceled, ExecutionsQueued, RunsReaped, ScheduleChanged, Signals
 from agentcron.store.base import Store, open_store
 from agentcron.worker import Worker
@@ -161,7 +164,7 @@ async def run_http(services: Services) -> None:
         app,
         host=s.host,
         port=s.port,
-        http="httptools",
+        http=deadline_protocol(s.request_timeout_ms / 1000, s.max_connections),
         access_log=False,
         log_level="warning",
         lifespan="off",
@@ -199,7 +202,22 @@ def _run(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
         uvloop.run(main())
 
 
+def check_settings(settings: Settings) -> None:
+    """The settings whose syntax belongs to the engine, checked before anything starts. Raises
+    `ConfigError` naming the variable."""
+    mcp_servers.declared(settings)  # read once, now: an unusable declaration stops the process here
+    try:
+        AllowList.parse(settings.http_allow)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+
+
 def serve(settings: Settings, runner: Runner | None = None) -> int:
+    try:
+        check_settings(settings)
+    except ConfigError as e:
+        print(f"agentcron: {e}", file=sys.stderr, flush=True)
+        return 2
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     roles = ",".join(sorted(settings.roles))

@@ -104,19 +104,22 @@ def fire_times(expr: str, tz: zoneinfo.ZoneInfo, after_utc: datetime) -> Iterato
     """Yield the fire instants of ``expr`` in ``tz`` strictly after the aware UTC ``after_utc``.
 
     Instants are aware UTC, whole minutes, strictly increasing; the iteration ends when cronsim
-    finds nothing within its 50-year search window.
+    finds nothing within its 50-year search window, or at the end of year 9999 (`datetime.max`).
     """
     # cronsim skips its wall-time DST handling only for datetime.UTC itself; the UTC aliases have
     # no transitions, so they are evaluated as datetime.UTC.
     zone: tzinfo = UTC if tz.key in _UTC_KEYS else tz
-    sim = CronSim(expr, after_utc.astimezone(zone))
     last = after_utc
+    try:
+        sim = CronSim(expr, after_utc.astimezone(zone))
+    except OverflowError:  # `after` is a local time past year 9999: nothing fires later
+        return
     while True:
         try:
             fire = next(sim)
-        except StopIteration:
+            instant = fire.astimezone(UTC).replace(second=0, microsecond=0)
+        except (StopIteration, OverflowError):  # OverflowError: the search ran past year 9999
             return
-        instant = fire.astimezone(UTC).replace(second=0, microsecond=0)
         # Fixed-time expressions are iterated on naive wall time (cronsim's DST handling), so an
         # `after` in the second fold of a repeated hour, or two slots collapsing onto the end of a
         # gap, can yield instants not later than the previous one: skip them. Progress is

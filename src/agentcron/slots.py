@@ -5,19 +5,25 @@ A *slot* is one instant a schedule fires at. These helpers are pure: callers pas
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from agentcron.schedule import Schedule, next_run, parse_schedule, parse_timezone
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
 
+
+# Exact integer arithmetic: going through float seconds (`fromtimestamp(ms / 1000)`, `timestamp() * 1000`)
+# is off by a millisecond for some instants (2039-03-08T19:46:13.411Z gave ...410), and a slot must never be
+# at or before the instant it was asked to follow.
 def _dt(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, UTC)
+    return _EPOCH + timedelta(milliseconds=ms)
 
 
 def _ms(dt: datetime) -> int:
-    return int(dt.timestamp() * 1000)
+    return (dt - _EPOCH) // _MS
 
 
 @lru_cache(maxsize=65_536)

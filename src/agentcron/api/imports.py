@@ -30,7 +30,18 @@ from agentcron import ids
 from agentcron.api.context import AppContext, authed
 from agentcron.api.crud import ResourceApi, columns_from
 from agentcron.api.schemas import TaskImport, TaskWrite, present
-from agentcron.api.wire import has_nul, json_response
+from agentcron.api.wire import (
+    BODY,
+    MAX_DEPTH,
+    deep_field,
+    deep_path,
+    free_field,
+    free_json_problem,
+    free_value_problem,
+    has_nul,
+    json_response,
+    too_deep,
+)
 from agentcron.errors import CODES, ApiError
 from agentcron.signals import ScheduleChanged
 from agentcron.store.db import Tx
@@ -102,7 +113,22 @@ def json_rows(body: bytes) -> list[Raw]:
         raise ApiError(400, f'Invalid import: expected an array of tasks or {{"items": [...]}}: {e}') from None
     except msgspec.DecodeError as e:
         raise ApiError(400, f"Invalid JSON body: {e}") from None
+    except RecursionError:  # (a row hundreds of levels deep: msgspec recurses per level, even to skip it)
+        raise ApiError(400, _too_deep_file(body)) from None
     return top.items if isinstance(top, _Envelope) else top
+
+
+def _too_deep_file(body: bytes) -> str:
+    """The message for a JSON file that cannot be split in rows, for a row nested too deep to read."""
+    path = deep_path(body) or []
+    if path[:1] == ["items"]:
+        path = path[1:]
+    if not path or not isinstance(path[0], int):
+        return f"Invalid import: nested deeper than {MAX_DEPTH} levels; a row's meta nests at most {MAX_DEPTH} deep"
+    field = free_field(path[1:])
+    if field == BODY:  # (not a field: the row is not an object)
+        return f"Invalid import: row {path[0]} (0-based) nests deeper than {MAX_DEPTH} levels; a row is a task object"
+    return f"Invalid import: row {path[0]} (0-based) cannot be read: {too_deep(field)}"
 
 
 def jsonl_rows(body: bytes) -> list[bytes | Raw | _BadRow]:
@@ -117,6 +143,10 @@ def jsonl_rows(body: bytes) -> list[bytes | Raw | _BadRow]:
             event: _Line | None = msgspec.json.decode(line, type=_Line)
         except msgspec.MsgspecError:
             event = None  # not an event: decoding it as a task gives create's message
+        except RecursionError:  # (an item or a bare row hundreds of levels deep)
+            path = deep_path(line) or []
+            rows.append(_BadRow(too_deep(free_field(path[1:] if path[:1] == ["data"] else path))))
+            continue
         if event is None or event.type is UNSET:
             rows.append(line)
         elif event.type == "item":
@@ -167,6 +197,11 @@ def decode_json_row(raw: bytes | Raw) -> TaskImport:
         raise _BadRow(f"Invalid request body: {e}") from None
     except msgspec.DecodeError as e:
         raise _BadRow(f"Invalid JSON body: {e}") from None
+    except RecursionError:
+        raise _BadRow(too_deep(deep_field(bytes(raw)))) from None
+    problem = free_json_problem(row)
+    if problem is not None:
+        raise _BadRow(problem)
     if b"\\u0000" in bytes(raw) and has_nul(msgspec.json.decode(raw)):
         raise _BadRow(NUL_MESSAGE)
     return row
@@ -184,7 +219,7 @@ def decode_csv_row(header: list[str], cells: list[str]) -> TaskImport:
     if meta is not None:
         fields["meta"] = meta_of(meta)
     try:
-        return msgspec.convert(fields, TaskImport, strict=False)
+        return msgspec.convert(fields, TaskImport, strict=False)  # (meta_of checked the only free JSON)
     except msgspec.ValidationError as e:
         raise _BadRow(f"Invalid request body: {e}") from None
 
@@ -192,7 +227,9 @@ def decode_csv_row(header: list[str], cells: list[str]) -> TaskImport:
 def meta_of(text: str) -> Any:
     """A CSV ``meta`` cell's YAML as data. Anchors and aliases are refused (a few hundred bytes of aliases
     expand to gigabytes), and so are tags (export writes plain YAML); a NUL decoded from an escape is refused
-    as in a JSON body. Raises `_BadRow`."""
+    as in a JSON body, and so is a value nested deeper or holding a number larger than a JSON body takes
+    (`free_value_problem`), or one YAML cannot represent in Python (a date such as 2024-02-30). Raises
+    `_BadRow`."""
     try:
         for token in yaml.scan(text, Loader=_YAML_LOADER):
             if isinstance(token, yaml.AnchorToken | yaml.AliasToken | yaml.TagToken):
@@ -200,6 +237,13 @@ def meta_of(text: str) -> Any:
         value = yaml.load(text, Loader=_YAML_LOADER)  # (a safe loader)
     except yaml.YAMLError as e:
         raise _BadRow(f"Invalid meta: not YAML ({str(e).splitlines()[0]})") from None
+    except RecursionError:  # (the YAML reader recurses per level: it gives up a few hundred levels deep)
+        raise _BadRow(too_deep("meta")) from None
+    except (ValueError, OverflowError) as e:  # a date that does not exist, an integer of over 4,300 digits
+        raise _BadRow(f"Invalid meta: a value YAML cannot read ({e})") from None
+    problem = free_value_problem("meta", value)
+    if problem is not None:
+        raise _BadRow(problem)
     if has_nul(value):
         raise _BadRow(NUL_MESSAGE)
     return value

@@ -10,6 +10,7 @@ import msgspec
 
 from agentcron import __version__
 from agentcron.api.imports import IMPORT_MAX_BODY, IMPORT_MAX_ROWS
+from agentcron.api.paging import TAKE_LIMIT
 from agentcron.api.schemas import (
     BackfillBody,
     BotWrite,
@@ -20,7 +21,7 @@ from agentcron.api.schemas import (
     TaskImport,
     TaskWrite,
 )
-from agentcron.store.resources import BOT, CONTACT, CONVERSATION, EXECUTION, MESSAGE, TASK, Resource
+from agentcron.store.resources import BOT, CONTACT, CONVERSATION, EXECUTION, MESSAGE, TASK, TASK_EXPORT_OMIT, Resource
 
 _KIND_SCHEMA = {
     "json": {},
@@ -80,13 +81,16 @@ _ID = {
 }
 
 
+#: what any operation may answer besides its success, all in the JSON error envelope: 405 for another
+#: method, 408 for a request that did not arrive in time, 413 for a body over the limit, 415 for a body
+#: type not taken, 429 for an account over its limits, 503 beyond the server's connection cap
+_ERRORS = {code: _ERROR for code in ("400", "401", "404", "405", "408", "413", "415", "429", "503")}
+
+
 def _op(
     op_id: str, ok: dict[str, Any], body: str | None = None, params: list[dict[str, Any]] | None = None
 ) -> dict[str, Any]:
-    op: dict[str, Any] = {
-        "operationId": op_id,
-        "responses": {"200": ok, "400": _ERROR, "401": _ERROR, "404": _ERROR},
-    }
+    op: dict[str, Any] = {"operationId": op_id, "responses": {"200": ok, **_ERRORS}}
     if body:
         op["requestBody"] = {"content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{body}"}}}}
     if params:
@@ -100,8 +104,21 @@ def _path_param(name: str) -> dict[str, Any]:
 
 _LIST_PARAMS = [
     {"name": "cursor", "in": "query", "schema": {"type": "string"}},
-    {"name": "order", "in": "query", "schema": {"type": "string", "enum": ["asc", "desc"]}},
-    {"name": "take", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+    {
+        "name": "order",
+        "in": "query",
+        "description": "asc: oldest first; desc (the default, also for any other value): newest first",
+        "schema": {"type": "string"},
+    },
+    {
+        "name": "take",
+        "in": "query",
+        "description": (
+            "items wanted: a JSON page holds at most 100 (follow cursor), a JSONL / CSV / SSE stream up to take; "
+            "0 or absent: 100 (JSON) or all (streams); below 1: 1"
+        ),
+        "schema": {"type": "integer", "minimum": -TAKE_LIMIT, "maximum": TAKE_LIMIT},
+    },
 ]
 _PAUSED = {
     "name": "paused",
@@ -231,8 +248,14 @@ def openapi_document() -> dict[str, Any]:
     schemas["Message"] = _resource_schema(MESSAGE)
     schemas["MessageList"] = _list_schema("#/components/schemas/Message")
     tid = [_path_param("taskId")]
+    # An export leaves out the run state (`TASK_EXPORT_OMIT`): its own schema, without those fields.
+    exported = _resource_schema(TASK)
+    exported["properties"] = {k: v for k, v in exported["properties"].items() if k not in TASK_EXPORT_OMIT}
+    exported["required"] = [k for k in exported["required"] if k not in TASK_EXPORT_OMIT]
+    schemas["TaskExport"] = exported
+    schemas["TaskExportList"] = _list_schema("#/components/schemas/TaskExport")
     paths["/api/v1/task/export"] = {
-        "get": _op("taskExport", _ok("#/components/schemas/TaskList"), params=[*_LIST_PARAMS, _PAUSED])
+        "get": _op("taskExport", _ok("#/components/schemas/TaskExportList"), params=[*_LIST_PARAMS, _PAUSED])
     }
     paths["/api/v1/contact/{contactId}/task/list"] = {
         "get": _op(

@@ -15,6 +15,7 @@ from agentcron.api.crud import ResourceApi, check_bot_contact, require_ref, rout
 from agentcron.api.paging import parse_list_query, respond_list
 from agentcron.api.schemas import BotWrite, ContactWrite, ConversationWrite
 from agentcron.api.wire import negotiate
+from agentcron.engine import mcp_servers
 from agentcron.engine.ability_config import ConfigProblem, check_abilities
 from agentcron.engine.models import ModelConfigError, parse_model
 from agentcron.errors import ApiError, not_found
@@ -45,8 +46,9 @@ async def _contact_defaults(
 async def _bot_checks(
     ctx: AppContext, tx: Tx, account_id: str, fields: dict[str, Any], existing: Row | None, now: int
 ) -> dict[str, Any]:
-    # The sent model and abilities must be usable, by the rules a run applies; whether an API key is
-    # configured is left to the run (the configuration may change after the bot is written).
+    # The sent model and abilities must be usable, by the rules a run applies, MCP servers named by the
+    # ones the operator declares; whether an API key is configured is left to the run (the configuration
+    # may change after the bot is written, so runs check the MCP servers again).
     model = fields.get("model")
     if model and model.strip():  # empty: the server's default model
         try:
@@ -55,7 +57,7 @@ async def _bot_checks(
             raise ApiError(400, f"Invalid model: {e}") from None
     if fields.get("abilities") is not None:
         try:
-            check_abilities(msgspec.to_builtins(fields["abilities"]))
+            check_abilities(msgspec.to_builtins(fields["abilities"]), mcp_servers.declared(ctx.settings))
         except ConfigProblem as p:
             raise ApiError(400, f"Invalid {p.field}: {p.reason}") from None
     return {}

@@ -1,7 +1,10 @@
 """Request bodies, as msgspec Structs: types, ranges and unknown fields are rejected while decoding, with
 messages that name the field (``Expected `int` <= 3600000 - at `$.sessionDuration```).
 
-Every field defaults to UNSET so partial updates can tell "absent" from ``null``.
+Every field defaults to UNSET so partial updates can tell "absent" from ``null``. Every number has a range
+(an instant: `Ms`), and free JSON (``meta``, an ability's ``config``) a depth and a number range, checked by
+`agentcron.api.wire.read_body` after decoding (`MAX_DEPTH`, `MAX_NUMBER`): no valid JSON body reaches a column
+it does not fit.
 """
 
 from __future__ import annotations
@@ -11,13 +14,25 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from agentcron.api.wire import MAX_DEPTH
 from agentcron.engine.ability_config import ABILITY_TYPES
+
+#: the last instant an ``Ms`` field takes, 9999-12-31T23:59:59.999Z: Python's `datetime` ends there, and the
+#: columns are 64-bit
+MAX_MS = 253_402_300_799_999
+#: the largest count a 32-bit ``integer`` column holds (PostgreSQL)
+MAX_INT32 = 2_147_483_647
+_FREE_JSON = (
+    f"free JSON: objects and arrays nest at most {MAX_DEPTH} levels (this value the first); numbers finite and "
+    "within ±1.7976931348623157e308"
+)
 
 Str = Annotated[str, Meta(max_length=65_536)]
 Name = Annotated[str, Meta(max_length=1_024)]
 Id = Annotated[str, Meta(max_length=64)]
-Ms = Annotated[int, Meta(ge=0)]
-MetaObj = dict[str, Any]
+#: an instant, epoch milliseconds from 1970-01-01 to 9999-12-31T23:59:59.999Z
+Ms = Annotated[int, Meta(ge=0, le=MAX_MS, description="epoch milliseconds, 0 (1970) to 253402300799999 (year 9999)")]
+MetaObj = Annotated[dict[str, Any], Meta(description=_FREE_JSON)]
 
 
 class _Body(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -55,14 +70,14 @@ class TaskImport(TaskWrite):
     id: Id | None | UnsetType = UNSET
     createdAt: Ms | None | UnsetType = UNSET
     updatedAt: Ms | None | UnsetType = UNSET
-    pausedAt: Annotated[int, Meta(ge=0, le=253_402_300_799_999)] | None | UnsetType = UNSET
+    pausedAt: Ms | None | UnsetType = UNSET
     pauseReason: Annotated[str, Meta(max_length=1_024)] | None | UnsetType = UNSET
-    pausedUntil: Annotated[int, Meta(ge=0, le=253_402_300_799_999)] | None | UnsetType = UNSET
+    pausedUntil: Ms | None | UnsetType = UNSET
     status: Annotated[str, Meta(max_length=16)] | None | UnsetType = UNSET
     outcome: Annotated[str, Meta(max_length=16)] | None | UnsetType = UNSET
     lastRunAt: Ms | None | UnsetType = UNSET
     nextRunAt: Ms | None | UnsetType = UNSET
-    missedCount: Annotated[int, Meta(ge=0)] | None | UnsetType = UNSET
+    missedCount: Annotated[int, Meta(ge=0, le=MAX_INT32)] | None | UnsetType = UNSET
 
 
 class Ability(msgspec.Struct, forbid_unknown_fields=True):
@@ -73,7 +88,7 @@ class Ability(msgspec.Struct, forbid_unknown_fields=True):
     type: Annotated[str, Meta(max_length=64, extra_json_schema={"enum": list(ABILITY_TYPES)})]
     name: Annotated[str, Meta(max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")] | None = None
     description: Str | None = None
-    config: dict[str, Any] = msgspec.field(default_factory=dict)
+    config: MetaObj = msgspec.field(default_factory=dict)
 
 
 class BotWrite(_Body):
@@ -124,15 +139,15 @@ class PauseBody(_Body):
     resumed)."""
 
     reason: Annotated[str, Meta(max_length=1_024)] | None = None
-    until: Annotated[int, Meta(ge=0, le=253_402_300_799_999)] | None = None
+    until: Ms | None = None
 
 
 class BackfillBody(_Body):
     """Body of ``task/{id}/backfill`` (extension): the slots in ``[from, to)``, epoch ms, ``to`` not later
     than now."""
 
-    from_: Annotated[int, Meta(ge=0, le=253_402_300_799_999)] = msgspec.field(name="from")
-    to: Annotated[int, Meta(ge=0, le=253_402_300_799_999)]
+    from_: Ms = msgspec.field(name="from")
+    to: Ms
 
 
 class PreviewBody(_Body):
@@ -141,7 +156,7 @@ class PreviewBody(_Body):
     schedule: Annotated[str, Meta(max_length=256)]
     timezone: Annotated[str, Meta(max_length=64)] | None = None
     take: Annotated[int, Meta(ge=1, le=100)] = 10
-    after: Annotated[int, Meta(ge=0, le=253_402_300_799_999)] | None = None
+    after: Ms | None = None
 
 
 class SubscribeBody(_Body):

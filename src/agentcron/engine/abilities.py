@@ -13,8 +13,9 @@ Config (all optional; `ability_config` parses and checks it, the same way when a
   every request; ``maxBytes`` as for fetch.
 - ``wait``: ``maxSeconds`` (default 900, at most 86,400) caps one wait; ``seconds`` is the length the
   offline ``test`` model asks for (default 1).
-- ``mcp``: ``command`` (list: program and arguments, stdio transport; optional ``env``, ``cwd``) or ``url``
-  (streamable HTTP; optional ``headers``), ``timeout`` (seconds per call, default 60).
+- ``mcp``: ``server`` (the name of a stdio server the operator declared; optional ``env``, only the names
+  that server lets bots set) or ``url`` (streamable HTTP; optional ``headers``), ``timeout`` (seconds per
+  call, default 60).
 """
 
 from __future__ import annotations
@@ -308,7 +309,7 @@ def build(abilities: Sequence[dict[str, Any]], env: ToolEnv, reserved: set[str])
             raise AbilityConfigError(f"ability #{i + 1}: {unknown_type(kind)}")
         label = str(names.get(i) or ability.get("name") or kind)
         try:
-            parsed = spec.parse(config)
+            parsed = spec.parse(config, env.mcp_servers)
         except ConfigProblem as p:
             raise AbilityConfigError(f"ability {label}: {p}") from None
         description = ability.get("description") or None

@@ -57,7 +57,7 @@ from pydantic_ai.usage import UsageLimits
 from agentcron.config import Settings
 from agentcron.domain import Job, Outcome, RunInterrupted, RunResult
 from agentcron.engine import abilities as ab
-from agentcron.engine import net
+from agentcron.engine import mcp_servers, net
 from agentcron.engine.models import (
     ModelConfigError,
     ModelSpec,
@@ -289,7 +289,7 @@ class AgentRunner:
         async with httpx.AsyncClient(
             timeout=httpx.Timeout(30.0), headers={"user-agent": "agentcron"}, verify=self.ssl_context
         ) as client:
-            env = ToolEnv(client, self.allow, self.settings.mcp_stdio_allow)
+            env = ToolEnv(client, self.allow, mcp_servers.declared(self.settings))
             try:
                 built = ab.build(job.bot.abilities, env, reserved={REPORT_FAILURE})
                 model = build_model(spec, self.settings, built.sample_args, task_label, closers, self.ssl_context)

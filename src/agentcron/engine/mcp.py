@@ -1,15 +1,17 @@
-"""The ``mcp`` ability: every tool of an MCP server, over stdio (``config.command``) or streamable HTTP
+"""The ``mcp`` ability: every tool of an MCP server, over stdio (``config.server``) or streamable HTTP
 (``config.url``), through pydantic-ai's `MCPToolset` (a FastMCP client).
 
-Stdio servers start only when their program is in ``Settings.mcp_stdio_allow``, and get a sanitized
-environment (PATH, HOME, ... plus ``config.env``). HTTP servers are checked against the outbound allow
-list when the run connects, and every request to them (redirect hops included) goes to the address that
-was checked (see `net.pin`). A server's tool errors are reported to the model as failed tool results.
+Stdio servers are the ones the operator declares (`mcp_servers`): the run starts the declared program with
+the declared arguments and directory, in an environment of the worker's HOME, LOGNAME, PATH, SHELL, TERM
+and USER, the declared ``env`` and the variables of the bot's ``config.env`` the server lets bots set
+(`ability_config.parse_mcp` resolves all of it; nothing else of the worker's environment is passed). HTTP
+servers are checked against the outbound allow list when the run connects, and every request to them
+(redirect hops included) goes to the address that was checked (see `net.pin`). A server's tool errors are
+reported to the model as failed tool results.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,11 +22,7 @@ from pydantic_ai.toolsets import AbstractToolset, WrapperToolset
 
 from agentcron.engine import net
 from agentcron.engine.ability_config import McpConfig
-from agentcron.engine.toolenv import AbilityConfigError, ToolEnv
-
-
-def stdio_allowed(program: str, allow: tuple[str, ...]) -> bool:
-    return "*" in allow or program in allow or os.path.basename(program) in allow
+from agentcron.engine.toolenv import ToolEnv
 
 
 @dataclass
@@ -78,18 +76,14 @@ def _pinned_client_factory(allow: net.AllowList) -> Any:
 
 
 def mcp_toolset(label: str, config: McpConfig, prefix: str | None, env: ToolEnv) -> AbstractToolset[Any]:
-    """The toolset of one ``mcp`` ability (``config`` parsed by `ability_config.parse_mcp`). Raises
-    `AbilityConfigError` when this server may not start the ability's program."""
+    """The toolset of one ``mcp`` ability (``config`` parsed by `ability_config.parse_mcp` against
+    ``env.mcp_servers``, so a stdio server's command and environment are the declared ones)."""
     timeout = config.timeout
     toolset: AbstractToolset[Any]
-    if config.command is not None:
+    if config.command is not None:  # a declared server
         program, *args = config.command
-        if not stdio_allowed(program, env.stdio_allow):
-            raise AbilityConfigError(
-                f"ability {label}: starting MCP server {program!r} is not allowed "
-                "(list the program in AGENTCRON_MCP_STDIO_ALLOW)"
-            )
-        transport: Any = StdioTransport(program, args, env=dict(config.env) or None, cwd=config.cwd)
+        # The transport's child gets the worker's HOME, LOGNAME, PATH, SHELL, TERM and USER, then this.
+        transport: Any = StdioTransport(program, args, env=dict(config.env), cwd=config.cwd)
         toolset = MCPToolset(transport, tool_error_behavior="failed", read_timeout=timeout, init_timeout=timeout)
     else:
         url = str(config.url)

@@ -6,11 +6,12 @@ Its own module so that `abilities` and `mcp` both depend on it and never on each
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 
 from agentcron.engine import net
+from agentcron.engine.mcp_servers import NONE, McpServers
 
 
 class AbilityConfigError(ValueError):
@@ -19,8 +20,9 @@ class AbilityConfigError(ValueError):
 
 @dataclass(slots=True)
 class ToolEnv:
-    """What tools of one run share: the HTTP client and the outbound allow list."""
+    """What tools of one run share: the HTTP client, the outbound allow list and the MCP servers the
+    operator declares (`mcp_servers.declared`)."""
 
     client: httpx.AsyncClient
     allow: net.AllowList
-    stdio_allow: tuple[str, ...] = ()
+    mcp_servers: McpServers = field(default_factory=lambda: NONE)

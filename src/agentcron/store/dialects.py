@@ -65,6 +65,8 @@ class Dialect(Protocol):
 
     def is_unique_violation(self, error: BaseException) -> bool: ...
 
+    def is_foreign_key_violation(self, error: BaseException) -> bool: ...
+
 
 class SQLiteDialect:
     name = "sqlite"
@@ -102,6 +104,9 @@ class SQLiteDialect:
     def is_unique_violation(self, error: BaseException) -> bool:
         return "UNIQUE constraint failed" in str(error)
 
+    def is_foreign_key_violation(self, error: BaseException) -> bool:
+        return "FOREIGN KEY constraint failed" in str(error)
+
 
 class PostgresDialect:
     name = "postgresql"
@@ -132,3 +137,6 @@ class PostgresDialect:
 
     def is_unique_violation(self, error: BaseException) -> bool:
         return getattr(error, "sqlstate", None) == "23505" or "duplicate key" in str(error)
+
+    def is_foreign_key_violation(self, error: BaseException) -> bool:
+        return getattr(error, "sqlstate", None) == "23503"

@@ -26,9 +26,12 @@ class KeyedReads:
     """Coalesced reads of one table by ``id``, scoped to an account.
 
     ``select`` is the column list to return and ``where`` an extra condition (``" AND deleted_at IS
-    NULL"``). Each statement also returns ``id`` and ``account_id`` after those columns; a row of another
-    account reads as absent. A batch holds at most `MAX_BATCH` ids; a failed statement fails every read
-    of its batch with the same error. Cancelling one read leaves the others of its batch alone.
+    NULL"``). The account is part of each statement, so another account's id costs what a missing one
+    does (no row comes back: fetching it is no existence oracle). Each statement also returns ``id`` and
+    ``account_id`` after those columns; a batch asks for its ids among its accounts, and a row of an
+    account other than the read's reads as absent. A batch holds at most `MAX_BATCH` ids; a failed
+    statement fails every read of its batch with the same error. Cancelling one read leaves the others of
+    its batch alone.
     """
 
     MAX_BATCH = 256
@@ -37,8 +40,9 @@ class KeyedReads:
         self._fetch = fetch
         self._sql = sql
         head = f"SELECT {select}, id, account_id FROM {table} WHERE "
-        self._one = f"{head}id = $1{where}"
-        self._many = f"{head}{sql.any_of('id', 1)}{where}"  # one statement text for any batch size
+        self._one = f"{head}id = $1 AND account_id = $2{where}"
+        # one statement text for any batch size
+        self._many = f"{head}{sql.any_of('id', 1)} AND {sql.any_of('account_id', 2)}{where}"
         self._pending: list[tuple[str, str, asyncio.Future[Sequence[Any] | None]]] | None = None
         self._flushing: set[asyncio.Task[None]] = set()
 
@@ -73,11 +77,13 @@ class KeyedReads:
         keys = list(dict.fromkeys(id_ for id_, _, fut in batch if not fut.done()))
         if not keys:
             return
+        accounts = list(dict.fromkeys(account_id for _, account_id, fut in batch if not fut.done()))
         try:
-            if len(keys) == 1:
-                rows = await self._fetch(self._one, (keys[0],))
+            if len(keys) == 1 and len(accounts) == 1:
+                rows = await self._fetch(self._one, (keys[0], accounts[0]))
             else:
-                rows = await self._fetch(self._many, (self._sql.list_param(keys),))
+                list_param = self._sql.list_param
+                rows = await self._fetch(self._many, (list_param(keys), list_param(accounts)))
         except Exception as e:  # (cancelled instead: `_flushed` cancels the reads left unanswered)
             for _, _, fut in batch:
                 if not fut.done():
