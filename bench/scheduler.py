@@ -13,11 +13,14 @@ EVENT_JOB_EXECUTED time - scheduled_run_time, dropped = EVENT_JOB_MISSED. The ot
 APScheduler rounds are printed too, for reference. ``--schedule date`` makes the due tasks one-shot dates
 and the baseline date jobs (APScheduler's cheapest path: no next fire time, the fired job is removed).
 Also: lateness of 1,000 due tasks with 1,000,000 idle tasks stored vs with none.
+``--observe-compare``: instead, for each size and backend, the fire rate with the observers on (metrics, and
+INFO logs in JSON lines to a file: a line per finished run) and off (no observer, WARNING), rounds
+alternating on/off in the same process; prints each median and the ratio on/off (target >= 0.9).
 One discarded warm-up round of 500 runs each before measuring; each size runs ``--rounds`` times (default
 3) for both schedulers and the median round is printed (agentcron: by p99 lateness, APScheduler: by rate).
 
     python bench/scheduler.py [--sizes 1000,10000,100000] [--backend sqlite|postgres|both] [--idle 1000000]
-                              [--rounds 3] [--schedule cron|date]
+                              [--rounds 3] [--schedule cron|date] [--observe-compare]
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from agentcron import ids
 from agentcron.clock import OffsetClock
 from agentcron.config import Settings
 from agentcron.engine.basic import BasicRunner
+from agentcron.observers import logs
 from agentcron.runtime import Services
 from agentcron.store.base import Store, open_store
 
@@ -122,10 +126,19 @@ async def settle_after_load(store: Store) -> None:
 
 
 async def run_agentcron(
-    url: str, n: int, n_idle: int = 0, label: str = "", rounds: int = 1, schedule: str = "cron"
-) -> Result:
+    url: str,
+    n: int,
+    n_idle: int = 0,
+    label: str = "",
+    rounds: int = 1,
+    schedule: str = "cron",
+    observe: list[bool] | None = None,
+) -> Result | list[list[Result]]:
     """Load once, then fire the N due tasks ``rounds`` times (each round re-arms them one minute later);
-    the round with the median p99 lateness is reported (single runs of small N are noisy)."""
+    the round with the median p99 lateness is reported (single runs of small N are noisy).
+
+    With ``observe`` (a list of on/off modes), each round is run once per mode, in turn, and every result
+    is returned: one list per mode."""
     settings = Settings(
         database_url=url,
         worker_concurrency=2000,
@@ -147,7 +160,12 @@ async def run_agentcron(
     due_schedule = due[0]["schedule"] if due else ""
     await store.close()
     results: list[Result] = []
-    for r in range(rounds):
+    modes = observe or [True]
+    by_mode: list[list[Result]] = [[] for _ in modes]
+    for r in range(rounds * len(modes)):
+        mode = r % len(modes)
+        if observe:
+            _observe_logs(observe[mode])
         slot = t0 + r * 60_000
         store = await open_store(url, run_migrations=False)
         if r:
@@ -163,7 +181,7 @@ async def run_agentcron(
         # Shift the clock so that the slot comes 2 s from now, whatever the loading took.
         clock = OffsetClock(slot - 2000 - time.time_ns() // 1_000_000)
         # The no-op bot runs through BasicRunner: this measures scheduling and durable bookkeeping, not a model.
-        roles = await Services.build(settings, clock, BasicRunner(), store=store)
+        roles = await Services.build(settings, clock, BasicRunner(), store=store, observe=modes[mode])
         await roles.start()
         deadline = time.monotonic() + 120 + n / 500
         while time.monotonic() < deadline:
@@ -175,10 +193,26 @@ async def run_agentcron(
             if row is not None and int(row["n"]) >= n:
                 break
         await roles.stop()
-        results.append(await _round_result(url, n, slot, label))
+        result = await _round_result(url, n, slot, label)
+        results.append(result)
+        by_mode[mode].append(result)
     print(f"  (loaded {n + n_idle:,} tasks in {load_s:.1f} s)", file=sys.stderr)
+    if observe:
+        return by_mode
     results.sort(key=lambda x: x.p99)
     return results[len(results) // 2]
+
+
+_LOG_FILE: list[Any] = []
+
+
+def _observe_logs(on: bool) -> None:
+    """Logging as a server has it: on, INFO in JSON lines (to a file here, as a service's stderr would go to
+    a collector); off, WARNING."""
+    if not _LOG_FILE:
+        _LOG_FILE.append(tempfile.TemporaryFile("w+"))
+    level = "INFO" if on else "WARNING"
+    logs.setup(Settings(log_level=level, log_format="json"), stream=_LOG_FILE[0])
 
 
 async def _round_result(url: str, n: int, slot: int, label: str) -> Result:
@@ -276,14 +310,54 @@ async def drop_pg(name: str) -> None:
 async def agentcron_run(
     backend: str, n: int, n_idle: int = 0, label: str = "", rounds: int = 1, schedule: str = "cron"
 ) -> Result:
+    result = await _on_backend(backend, n, n_idle, label, rounds, schedule)
+    assert isinstance(result, Result)
+    return result
+
+
+async def _on_backend(
+    backend: str,
+    n: int,
+    n_idle: int = 0,
+    label: str = "",
+    rounds: int = 1,
+    schedule: str = "cron",
+    observe: list[bool] | None = None,
+) -> Result | list[list[Result]]:
     if backend == "sqlite":
         with tempfile.TemporaryDirectory() as d:
-            return await run_agentcron(f"sqlite:///{d}/bench.db", n, n_idle, label, rounds, schedule)
+            return await run_agentcron(f"sqlite:///{d}/bench.db", n, n_idle, label, rounds, schedule, observe)
     url, name = await pg_database()
     try:
-        return await run_agentcron(url, n, n_idle, label, rounds, schedule)
+        return await run_agentcron(url, n, n_idle, label, rounds, schedule, observe)
     finally:
         await drop_pg(name)
+
+
+def observe_compare(backends: list[str], sizes: list[int], rounds: int, schedule: str) -> None:
+    """Fire rate with the observers (metrics, INFO logs) on vs off, rounds alternating in one process."""
+    for b in backends:
+        asyncio.run(agentcron_run(b, 500))  # warm-up, discarded
+        for n in sizes:
+            both = asyncio.run(_on_backend(b, n, rounds=rounds, schedule=schedule, observe=[True, False]))
+            assert isinstance(both, list)
+            # Rounds ran on, off, on, off...: each on round is paired with the off round right after it
+            # (the same minute of the machine's background load).
+            pairs = sorted(on.fires_per_s / off.fires_per_s for on, off in zip(both[0], both[1], strict=True))
+            on, off = (sorted(results, key=lambda r: r.fires_per_s) for results in both)
+            on_m, off_m = on[len(on) // 2], off[len(off) // 2]
+            for name, m, rs in (("on ", on_m, both[0]), ("off", off_m, both[1])):
+                rates = ", ".join(f"{r.fires_per_s:,.0f}" for r in rs)
+                print(
+                    f"agentcron {b:<8} N={n:>7,} observers {name}  fires/s {m.fires_per_s:>9,.0f}  "
+                    f"p99 {m.p99:>6.0f} ms  dropped {m.dropped:,}  (rounds in order: {rates})",
+                    flush=True,
+                )
+            print(
+                f"  ratio on/off: {on_m.fires_per_s / off_m.fires_per_s:.2f} of the medians, "
+                f"{pairs[len(pairs) // 2]:.2f} median of the paired rounds (target >= 0.9)",
+                flush=True,
+            )
 
 
 def show(results: list[Result], baseline: Result | None) -> None:
@@ -310,8 +384,16 @@ def main() -> None:
         help="the due tasks' schedule: a daily cron (default) or a one-shot date; APScheduler's baseline "
         "uses the same trigger",
     )
+    ap.add_argument(
+        "--observe-compare",
+        action="store_true",
+        help="only compare the fire rate with metrics and INFO logs on vs off (rounds alternating)",
+    )
     args = ap.parse_args()
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
+    if args.observe_compare:
+        observe_compare(backends, [int(x) for x in args.sizes.split(",")], args.rounds, args.schedule)
+        return
     # Warm-up, discarded: both schedulers are measured as they run in a long-lived process (code paths
     # imported and exercised once), not on this process's first pass through them.
     if not args.no_baseline:

@@ -187,6 +187,8 @@ class Server:
     url: str
     db_url: str
     proc: subprocess.Popen[bytes]
+    #: the file the server's stderr (its log) goes to
+    log_path: str = ""
 
     def account(self, name: str = "acct") -> str:
         return new_account(self.db_url, name)
@@ -215,7 +217,7 @@ def start_server(db_url: str, *extra: str, env: dict[str, str] | None = None) ->
             raise RuntimeError(f"server exited with {proc.returncode}: {err}")
         try:
             if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                return Server(url, db_url, proc)
+                return Server(url, db_url, proc, log.name)
         except httpx.HTTPError:
             time.sleep(0.05)
     proc.kill()

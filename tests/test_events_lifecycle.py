@@ -5,21 +5,24 @@ time limit), and on the store with an injected clock for what a lost or stopping
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import httpx
 import pytest
 
+from agentcron.api.subscribe import REVOKED
 from agentcron.clock import FakeClock
 from agentcron.config import Settings
 from agentcron.events import open_event_bus
 from agentcron.events.lifecycle import RunEvents
 from agentcron.janitor import Janitor
 from agentcron.signals import Signals
-from agentcron.store.base import Store
+from agentcron.store.accounts import AUTH_RECHECK_S, hash_secret
+from agentcron.store.base import Store, open_store
 from agentcron.store.events import NewEvent
 from agentcron.store.housekeeping import WORKER_LOST
-from tests.conftest import wait_until
+from tests.conftest import Server, account_of_task, new_account, new_token, wait_until
 from tests.http_helpers import API, new_task, wait_bot
 from tests.runs_helpers import cancel, make_bot, make_task, make_worker, ms, queue_trigger
 from tests.stream_helpers import Lines, subscribe
@@ -252,3 +255,30 @@ async def test_concurrent_batches_of_the_same_tasks_number_their_events_without_
     for t in tasks:
         seqs = [e.seq for e in await open_event_bus(store, FakeClock(0), Settings()).history(t, 1000)]
         assert seqs == list(range(1, len(seqs) + 1)) and len(seqs) == 8 + 1, (t, seqs)
+
+
+def test_a_stream_ends_when_its_secret_is_revoked(server: Server) -> None:
+    """A subscription outlives no revocation: the stream checks its secret with each delivery (and ping),
+    so after a revoke the next event ends it with an error record instead of reaching the revoked client."""
+    secret = new_account(server.db_url, "stream-revoked")
+    with server.client(secret) as c:
+        task_id = new_task(c, botId=wait_bot(c))
+    other = new_token(server.db_url, account_of_task(server.db_url, task_id))
+
+    async def revoke() -> None:
+        store = await open_store(server.db_url, run_migrations=False)
+        try:
+            async with store.db.tx(write=True) as tx:
+                await tx.execute("DELETE FROM api_tokens WHERE secret_hash = $1", hash_secret(secret))
+        finally:
+            await store.close()
+
+    with server.client(secret) as c, subscribe(c, task_id) as r:
+        lines = Lines(r)
+        asyncio.run(revoke())
+        time.sleep(AUTH_RECHECK_S + 0.1)
+        with server.client(other) as c2:
+            _trigger(c2, task_id)
+        events = lines.until(lambda e: e["type"] in ("error", "executionEnd"))
+    assert events[-1] == {"type": "error", "createdAt": events[-1]["createdAt"], "data": REVOKED}
+    assert not any(e["type"].startswith("execution") for e in events)

@@ -132,6 +132,19 @@ def test_prompt_requests_on_a_kept_alive_connection_are_unaffected(srv: Server) 
             time.sleep(TIMEOUT_S / 2)
 
 
+def test_a_kept_alive_connection_that_trickles_bytes_between_requests_is_closed(srv: Server) -> None:
+    """A bare CRLF after a response starts no request (and cancels uvicorn's keep-alive timer): the
+    deadline covers it, so the connection cannot be held open for free."""
+    with _connect(srv) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+        assert _response(sock).startswith(b"HTTP/1.1 200 ")
+        start = time.monotonic()
+        sock.sendall(b"\r\n")
+        rest = _read_all(sock)
+        elapsed = time.monotonic() - start
+    assert rest == b"" and elapsed < TIMEOUT_S + 2, (rest, elapsed)
+
+
 def test_connections_beyond_the_cap_get_503(srv: Server) -> None:
     idle = [_connect(srv) for _ in range(8)]
     try:

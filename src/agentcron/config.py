@@ -109,6 +109,16 @@ class Settings:
     model_retries: int = 4
     #: First retry delay; doubles per attempt (capped at 30 s), or the provider's Retry-After when longer.
     model_retry_ms: int = 1000
+    #: Lowest level logged: DEBUG, INFO (default: a line per finished run, skipped slot, reaped run), WARNING,
+    #: ERROR.
+    log_level: str = "INFO"
+    #: ``text`` or ``json`` (one JSON object per line); empty (default): text on a terminal, else json.
+    log_format: str = ""
+    #: 1: log a line per HTTP request (method, path without query, status, duration; never headers).
+    access_log: int = 0
+    #: A port serving ``/healthz``, ``/readyz`` and ``/metrics`` beside the roles (0: none). For processes
+    #: without the API role, which otherwise open no port; with it, the API port serves the same.
+    health_port: int = 0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -43,10 +43,14 @@ OVER_CAPACITY_RESPONSE = _closing_response(
 )
 
 
+#: bytes per second a request body must keep up, at least, past its first `request_timeout_s`
+MIN_BODY_RATE = 64 * 1024
+
+
 class DeadlineProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol, plus the arrival deadline of each request (`request_timeout_s`)."""
 
-    request_timeout_s: float = 30.0
+    request_timeout_s: float = 30.0  # (0: no deadline)
     #: connections the process holds at most (0: no cap)
     max_connections: int = 0
 
@@ -54,9 +58,10 @@ class DeadlineProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._deadline: asyncio.TimerHandle | None = None
 
-    def _arm(self) -> None:
+    def _arm(self, seconds: float | None = None) -> None:
         self._disarm()
-        self._deadline = self.loop.call_later(self.request_timeout_s, self._expired)
+        if self.request_timeout_s > 0:
+            self._deadline = self.loop.call_later(seconds or self.request_timeout_s, self._expired)
 
     def _disarm(self) -> None:
         if self._deadline is not None:
@@ -87,9 +92,25 @@ class DeadlineProtocol(HttpToolsProtocol):
         self.transport.write(BAD_REQUEST_RESPONSE)
         self.transport.close()
 
+    def data_received(self, data: bytes) -> None:
+        # Bytes between requests (a kept-alive connection) that start no request, e.g. a bare CRLF, cancel
+        # uvicorn's keep-alive timer without `on_message_begin` ever running: they start a deadline too.
+        if self._deadline is None and (self.cycle is None or self.cycle.response_complete):
+            self._arm()
+        super().data_received(data)
+
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._arm()  # this request's own deadline, from its first byte
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        # A large body gets time by its size on top (at `MIN_BODY_RATE`): a 64 MiB import on an ordinary
+        # uplink is not a slow client.
+        for name, value in self.headers:
+            if name == b"content-length" and value.isdigit() and int(value) > MIN_BODY_RATE:
+                self._arm(self.request_timeout_s + int(value) / MIN_BODY_RATE)
+                break
 
     def on_message_complete(self) -> None:
         super().on_message_complete()

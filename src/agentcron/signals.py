@@ -80,6 +80,16 @@ class RunsHandedBack:
     execution_ids: Sequence[str]
 
 
+@dataclass(slots=True)
+class OperationEnded:
+    """An operation of a run of this process's worker ended: a model request (``action.name``
+    ``model:<provider:model>``) or a tool call. ``data`` is its ``operationEnd`` event: ``result``, or
+    ``error`` when it failed. (Not frozen: one is built per operation.)"""
+
+    job: Job
+    data: dict[str, Any]
+
+
 @dataclass(frozen=True, slots=True)
 class ScheduleChanged:
     """A task's next slot was written (created, rescheduled): the scheduler should look again."""

@@ -8,11 +8,13 @@ from typing import Any
 from litestar import Litestar, MediaType, Request, Response, get
 from litestar.exceptions import HTTPException
 from litestar.handlers import HTTPRouteHandler
+from litestar.logging.config import LoggingConfig
 from litestar.response.base import ASGIResponse
 
 from agentcron import __version__
 from agentcron.api.context import AppContext
 from agentcron.api.control import control_routes
+from agentcron.api.docs_page import docs_routes
 from agentcron.api.openapi import openapi_document
 from agentcron.api.resources import resource_routes
 from agentcron.api.runs import run_routes
@@ -20,7 +22,9 @@ from agentcron.api.schedules import schedule_routes
 from agentcron.api.subscribe import subscribe
 from agentcron.api.tasks import task_routes
 from agentcron.api.wire import handle_api_error, handle_http_exception, handle_unexpected, json_asgi, json_response
-from agentcron.errors import ApiError
+from agentcron.errors import ApiError, not_found
+from agentcron.health import Probes, ready_body
+from agentcron.observers.metrics import CONTENT_TYPE
 
 _LANDING = """<!doctype html><html><head><meta charset="utf-8"><title>agentcron</title></head>
 <body style="font-family:system-ui;max-width:40em;margin:3em auto">
@@ -49,6 +53,25 @@ async def healthz() -> ASGIResponse:
     return json_asgi({"ok": True, "version": __version__})
 
 
+@get("/readyz", include_in_schema=False)
+async def readyz(request: Request[Any, Any, Any]) -> ASGIResponse:
+    """Readiness: 200 when the database answers and this process's roles run, else 503 with the reason
+    (`agentcron.health`)."""
+    probes: Probes | None = request.app.state.get("probes")
+    status, body = ready_body(None if probes is None else await probes.ready())
+    return ASGIResponse(body=body, status_code=status, media_type=MediaType.JSON)
+
+
+@get("/metrics", include_in_schema=False)
+async def metrics(request: Request[Any, Any, Any]) -> ASGIResponse:
+    """This process's metrics in the Prometheus text format."""
+    probes: Probes | None = request.app.state.get("probes")
+    text = None if probes is None else await probes.render_metrics()
+    if text is None:
+        raise not_found("Not found: this process keeps no metrics")
+    return ASGIResponse(body=text, media_type=CONTENT_TYPE)
+
+
 @get("/api/v1/openapi.json", include_in_schema=False)
 async def openapi_json() -> Response[bytes]:
     return json_response(openapi_document())
@@ -57,13 +80,18 @@ async def openapi_json() -> Response[bytes]:
 def create_app(
     ctx: AppContext,
     extra_routes: Sequence[HTTPRouteHandler] = (),
+    probes: Probes | None = None,
 ) -> Litestar:
-    """The app serving ``ctx`` (built by the composition root, `agentcron.runtime.Services`)."""
+    """The app serving ``ctx`` (built by the composition root, `agentcron.runtime.Services`); ``probes``
+    answer ``/readyz`` and ``/metrics``."""
     app = Litestar(
         route_handlers=[
             landing,
             healthz,
+            readyz,
+            metrics,
             openapi_json,
+            *docs_routes(),
             *task_routes(),
             *run_routes(),
             *control_routes(),
@@ -79,7 +107,16 @@ def create_app(
         },
         request_max_body_size=ctx.settings.max_body_bytes,
         openapi_config=None,
+        # The process configures logging (`agentcron.observers.logs.setup`): Litestar's logger only propagates.
+        logging_config=LoggingConfig(
+            configure_root_logger=False,
+            disable_existing_loggers=False,
+            handlers={},
+            formatters={},
+            loggers={"litestar": {"level": "INFO", "handlers": [], "propagate": True}},
+        ),
         debug=False,
     )
     app.state.ctx = ctx
+    app.state.probes = probes
     return app

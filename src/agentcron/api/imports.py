@@ -15,6 +15,7 @@ restored, except a ``pausedUntil`` that has passed: that task comes back resumed
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from collections.abc import Callable, Sequence
@@ -400,7 +401,8 @@ def task_import_route(tasks: ResourceApi) -> HTTPRouteHandler:
         """Create a task per row of an export; answers ``{"count", "items": [{"id"}]}`` in file order."""
         ctx, account_id = await authed(request)
         fmt = media_format(request)
-        rows, errors = read_rows(fmt, await request.body())
+        # Parsed in a thread: a large file (YAML meta in CSV) takes seconds that other requests must not wait.
+        rows, errors = await asyncio.to_thread(read_rows, fmt, await request.body())
         if not rows:
             return json_response({"count": 0, "items": []})
         now = ctx.clock.now_ms()

@@ -1,16 +1,29 @@
-"""The OpenAPI 3.1 document, generated from the same definitions the API runs on (request Structs and
-resource field tables), so it cannot drift from the wire format."""
+"""The OpenAPI 3.1 document, generated from the same definitions the API runs on (request Structs, resource
+field tables, list filters, the ability parsers), so it cannot drift from the wire format. What it says in
+words (summaries, descriptions, enums of response fields, ability configs) is in `agentcron.api.openapi_docs`."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
 import msgspec
 
 from agentcron import __version__
-from agentcron.api.imports import IMPORT_MAX_BODY, IMPORT_MAX_ROWS
+from agentcron.api.openapi_abilities import ability_schemas
+from agentcron.api.openapi_docs import (
+    DOCUMENT,
+    EXAMPLES,
+    FIELD_DOCS,
+    OPERATIONS,
+    RESPONSE_ENUMS,
+    TAGS,
+    answer_schemas,
+    error_description,
+)
 from agentcron.api.paging import TAKE_LIMIT
+from agentcron.api.resources import CONVERSATIONS
 from agentcron.api.schemas import (
     BackfillBody,
     BotWrite,
@@ -18,9 +31,11 @@ from agentcron.api.schemas import (
     ConversationWrite,
     PauseBody,
     PreviewBody,
+    SubscribeBody,
     TaskImport,
     TaskWrite,
 )
+from agentcron.api.tasks import TASK_FILTERS
 from agentcron.store.resources import BOT, CONTACT, CONVERSATION, EXECUTION, MESSAGE, TASK, TASK_EXPORT_OMIT, Resource
 
 _KIND_SCHEMA = {
@@ -53,6 +68,8 @@ def _resource_schema(res: Resource) -> dict[str, Any]:
             props[f.wire] = {"type": ["integer", "null"]}
         else:
             props[f.wire] = {"type": ["string", "null"]}
+    for wire, values in RESPONSE_ENUMS.get(res.name, {}).items():
+        props[wire] = {"type": ["string", "null"] if None in values else "string", "enum": values}
     for required in ("id", "createdAt", "updatedAt"):
         props[required] = {
             **props[required],
@@ -71,28 +88,51 @@ def _list_schema(ref: str) -> dict[str, Any]:
     }
 
 
-_ERROR = {
-    "description": "Error",
-    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+_STATUSES = ("400", "401", "404", "405", "408", "413", "415", "429", "503")
+#: one shared response per error status (``components.responses``), referred to by every operation
+_ERROR_RESPONSES = {
+    f"Error{status}": {
+        "description": error_description(status),
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+    for status in _STATUSES
 }
-_ID = {
-    "description": "OK",
-    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/IdResult"}}},
-}
+
+
+def _error(status: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/responses/Error{status}"}
+
+
+def _json(name: str) -> dict[str, Any]:
+    """A 200 answer of one JSON schema."""
+    return {"description": "OK", "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}}
+
+
+_ID = _json("IdResult")
 
 
 #: what any operation may answer besides its success, all in the JSON error envelope: 405 for another
 #: method, 408 for a request that did not arrive in time, 413 for a body over the limit, 415 for a body
 #: type not taken, 429 for an account over its limits, 503 beyond the server's connection cap
-_ERRORS = {code: _ERROR for code in ("400", "401", "404", "405", "408", "413", "415", "429", "503")}
+_ERRORS = {status: _error(status) for status in _STATUSES}
 
 
 def _op(
     op_id: str, ok: dict[str, Any], body: str | None = None, params: list[dict[str, Any]] | None = None
 ) -> dict[str, Any]:
-    op: dict[str, Any] = {"operationId": op_id, "responses": {"200": ok, **_ERRORS}}
+    tag, summary, description = OPERATIONS[op_id]
+    op: dict[str, Any] = {
+        "operationId": op_id,
+        "tags": [tag],
+        "summary": summary,
+        "description": description,
+        "responses": {"200": ok, **_ERRORS},
+    }
     if body:
-        op["requestBody"] = {"content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{body}"}}}}
+        media: dict[str, Any] = {"schema": {"$ref": f"#/components/schemas/{body}"}}
+        if op_id in EXAMPLES:
+            media["example"] = EXAMPLES[op_id]
+        op["requestBody"] = {"content": {"application/json": media}}
     if params:
         op["parameters"] = params
     return op
@@ -103,12 +143,17 @@ def _path_param(name: str) -> dict[str, Any]:
 
 
 _LIST_PARAMS = [
-    {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+    {
+        "name": "cursor",
+        "in": "query",
+        "description": "where the page starts: the cursor the previous page answered (an id this API returned)",
+        "schema": {"type": "string"},
+    },
     {
         "name": "order",
         "in": "query",
         "description": "asc: oldest first; desc (the default, also for any other value): newest first",
-        "schema": {"type": "string"},
+        "schema": {"type": "string", "enum": ["asc", "desc"]},
     },
     {
         "name": "take",
@@ -120,6 +165,19 @@ _LIST_PARAMS = [
         "schema": {"type": "integer", "minimum": -TAKE_LIMIT, "maximum": TAKE_LIMIT},
     },
 ]
+
+
+def _filters(names: Iterable[str], resource: str) -> list[dict[str, Any]]:
+    """The query parameters of a list's equality filters (``parse_list_query``: comma lists)."""
+    out = []
+    for name in names:
+        values = RESPONSE_ENUMS.get(resource, {}).get(name)
+        listed = f": {', '.join(str(v) for v in values)}" if values else ""
+        text = f"only items whose {name} is one of these, comma-separated{listed}"
+        out.append({"name": name, "in": "query", "description": text, "schema": {"type": "string"}})
+    return out
+
+
 _PAUSED = {
     "name": "paused",
     "in": "query",
@@ -174,11 +232,6 @@ def _import_op(schemas: dict[str, Any]) -> dict[str, Any]:
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ImportResult"}}},
         },
     )
-    op["description"] = (
-        f"Create a task per row of a task/export file (at most {IMPORT_MAX_ROWS:,} rows, a body of at most "
-        f"{IMPORT_MAX_BODY // 2**20} MiB), all or none. JSONL: export's item lines or bare objects. CSV: "
-        "export's, meta as YAML, empty cells null."
-    )
     op["requestBody"] = {
         "required": True,
         "content": {
@@ -203,45 +256,51 @@ def _import_op(schemas: dict[str, Any]) -> dict[str, Any]:
         "description": "Bad rows (errors) or a file that is not one of the formats",
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ImportError"}}},
     }
-    op["responses"]["413"] = _ERROR
-    op["responses"]["415"] = _ERROR
     return op
 
 
 @lru_cache(maxsize=1)
 def openapi_document() -> dict[str, Any]:
     _, components = msgspec.json.schema_components(
-        [TaskWrite, BotWrite, ContactWrite, ConversationWrite, PauseBody, PreviewBody, BackfillBody, TaskImport],
+        [
+            TaskWrite,
+            BotWrite,
+            ContactWrite,
+            ConversationWrite,
+            PauseBody,
+            PreviewBody,
+            BackfillBody,
+            SubscribeBody,
+            TaskImport,
+        ],
         ref_template="#/components/schemas/{name}",
     )
     schemas: dict[str, Any] = dict(components)
-    schemas["Error"] = {
-        "type": "object",
-        "properties": {"message": {"type": "string"}, "code": {"type": "string"}},
-        "required": ["message", "code"],
-    }
-    schemas["IdResult"] = {"type": "object", "properties": {"id": {"type": "string"}}, "required": ["id"]}
+    schemas.update(ability_schemas(schemas["Ability"]))
+    schemas.update(answer_schemas())
+    task_written = _json("TaskWriteResult")
+    task_filters = [*_filters(TASK_FILTERS, "task"), _PAUSED]
     paths: dict[str, Any] = {}
-    for res, write in (
-        (TASK, "TaskWrite"),
-        (BOT, "BotWrite"),
-        (CONTACT, "ContactWrite"),
-        (CONVERSATION, "ConversationWrite"),
+    for res, write, filters in (
+        (TASK, "TaskWrite", task_filters),
+        (BOT, "BotWrite", []),
+        (CONTACT, "ContactWrite", []),
+        (CONVERSATION, "ConversationWrite", _filters(CONVERSATIONS.filters, "conversation")),
     ):
         title = res.name.capitalize()
         schemas[title] = _resource_schema(res)
         schemas[f"{title}List"] = _list_schema(f"#/components/schemas/{title}")
         base = f"/api/v1/{res.name}"
         pid = [_path_param(f"{res.name}Id")]
-        paths[f"{base}/create"] = {"post": _op(f"{res.name}Create", _ID, write)}
-        list_params = [*_LIST_PARAMS, _PAUSED] if res is TASK else _LIST_PARAMS
+        written = task_written if res is TASK else _ID
+        paths[f"{base}/create"] = {"post": _op(f"{res.name}Create", written, write)}
         paths[f"{base}/list"] = {
-            "get": _op(f"{res.name}List", _ok(f"#/components/schemas/{title}List"), params=list_params)
+            "get": _op(f"{res.name}List", _ok(f"#/components/schemas/{title}List"), params=[*_LIST_PARAMS, *filters])
         }
         paths[f"{base}/{{{res.name}Id}}/fetch"] = {
             "get": _op(f"{res.name}Fetch", _ok(f"#/components/schemas/{title}"), params=pid)
         }
-        paths[f"{base}/{{{res.name}Id}}/update"] = {"post": _op(f"{res.name}Update", _ID, write, pid)}
+        paths[f"{base}/{{{res.name}Id}}/update"] = {"post": _op(f"{res.name}Update", written, write, pid)}
         paths[f"{base}/{{{res.name}Id}}/delete"] = {"post": _op(f"{res.name}Delete", _ID, params=pid)}
     schemas["TaskExecution"] = _resource_schema(EXECUTION)
     schemas["TaskExecutionList"] = _list_schema("#/components/schemas/TaskExecution")
@@ -255,13 +314,13 @@ def openapi_document() -> dict[str, Any]:
     schemas["TaskExport"] = exported
     schemas["TaskExportList"] = _list_schema("#/components/schemas/TaskExport")
     paths["/api/v1/task/export"] = {
-        "get": _op("taskExport", _ok("#/components/schemas/TaskExportList"), params=[*_LIST_PARAMS, _PAUSED])
+        "get": _op("taskExport", _ok("#/components/schemas/TaskExportList"), params=[*_LIST_PARAMS, *task_filters])
     }
     paths["/api/v1/contact/{contactId}/task/list"] = {
         "get": _op(
             "contactTaskList",
             _ok("#/components/schemas/TaskList"),
-            params=[_path_param("contactId"), *_LIST_PARAMS],
+            params=[_path_param("contactId"), *_LIST_PARAMS, *task_filters],
         )
     }
     paths["/api/v1/conversation/{conversationId}/message/list"] = {
@@ -274,46 +333,19 @@ def openapi_document() -> dict[str, Any]:
     paths["/api/v1/task/{taskId}/trigger"] = {"post": _op("taskTrigger", _ID, params=tid)}
     paths["/api/v1/task/{taskId}/cancel"] = {"post": _op("taskCancel", _ID, params=tid)}
     paths["/api/v1/task/{taskId}/pause"] = {"post": _op("taskPause", _ID, "PauseBody", tid)}
-    schemas["SchedulePreview"] = {
-        "type": "object",
-        "properties": {
-            "items": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "runAt": {"type": "integer", "description": "epoch milliseconds"},
-                        "localTime": {"type": "string", "description": "ISO 8601 with offset, in the timezone"},
-                        "dst": {"type": ["string", "null"], "enum": ["gap", "fold", None]},
-                    },
-                    "required": ["runAt", "localTime", "dst"],
-                },
-            },
-            "warnings": {"type": "array", "items": {"type": "string"}},
-        },
-        "required": ["items", "warnings"],
-    }
-    preview_ok = {
-        "description": "OK",
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SchedulePreview"}}},
-    }
+    preview_ok = _json("SchedulePreview")
     paths["/api/v1/schedule/preview"] = {"post": _op("schedulePreview", preview_ok, "PreviewBody")}
-    take = {"name": "take", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}}
+    take = {
+        "name": "take",
+        "in": "query",
+        "description": "how many run times (default 10)",
+        "schema": {"type": "integer", "minimum": 1, "maximum": 100},
+    }
     paths["/api/v1/task/{taskId}/preview"] = {"get": _op("taskPreview", preview_ok, params=[*tid, take])}
     paths["/api/v1/task/{taskId}/resume"] = {"post": _op("taskResume", _ID, params=tid)}
-    counted = {
-        "description": "OK",
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "properties": {"id": {"type": "string"}, "count": {"type": "integer"}},
-                    "required": ["id", "count"],
-                }
-            }
-        },
+    paths["/api/v1/task/{taskId}/backfill"] = {
+        "post": _op("taskBackfill", _json("BackfillResult"), "BackfillBody", tid)
     }
-    paths["/api/v1/task/{taskId}/backfill"] = {"post": _op("taskBackfill", counted, "BackfillBody", tid)}
     paths["/api/v1/task/import"] = {"post": _import_op(schemas)}
     paths["/api/v1/task/{taskId}/execution/{executionId}/fetch"] = {
         "get": _op(
@@ -321,48 +353,6 @@ def openapi_document() -> dict[str, Any]:
             _ok("#/components/schemas/TaskExecution"),
             params=[*tid, _path_param("executionId")],
         )
-    }
-    schemas["TaskEvent"] = {
-        "type": "object",
-        "description": (
-            "One JSONL line of the subscribe stream. Each execution's events are framed by executionBegin "
-            "(data: ExecutionBegin) and executionEnd (data: ExecutionEnd); an operation a run left open when "
-            "it was cancelled, reached its time limit, lost its worker or was handed back at shutdown gets an "
-            "operationEnd whose data.error is {code: CANCELED | TIME_LIMIT | WORKER_LOST | SHUTDOWN, message}."
-        ),
-        "properties": {
-            "type": {
-                "type": "string",
-                "enum": ["executionBegin", "operationBegin", "operationEnd", "error", "executionEnd", "ping"],
-            },
-            "createdAt": {"type": "integer", "description": "epoch milliseconds"},
-            "data": {"type": "object"},
-        },
-        "required": ["type", "createdAt", "data"],
-    }
-    schemas["ExecutionBegin"] = {
-        "type": "object",
-        "description": "data of executionBegin (extension): before the execution's first event",
-        "properties": {
-            "executionId": {"type": "string"},
-            "taskId": {"type": "string"},
-            "trigger": {"type": "string", "enum": ["schedule", "catchup", "trigger", "backfill"]},
-            "scheduledFor": {"type": ["integer", "null"], "description": "the slot, epoch ms (null: manual)"},
-            "attempt": {"type": "integer", "description": "1, then + 1 each time the run is handed back"},
-        },
-        "required": ["executionId", "taskId", "trigger", "scheduledFor", "attempt"],
-    }
-    schemas["ExecutionEnd"] = {
-        "type": "object",
-        "description": "data of executionEnd (extension): after the execution's last event",
-        "properties": {
-            "executionId": {"type": "string"},
-            "taskId": {"type": "string"},
-            "status": {"type": "string", "enum": ["idle", "canceled"]},
-            "outcome": {"type": "string", "enum": ["pending", "success", "failure"]},
-            "summary": {"type": "string"},
-        },
-        "required": ["executionId", "taskId", "status", "outcome", "summary"],
     }
     sub = _op(
         "taskSubscribe",
@@ -375,25 +365,33 @@ def openapi_document() -> dict[str, Any]:
     sub["requestBody"] = {
         "content": {
             "application/json": {
-                "schema": {
-                    "type": "object",
-                    "properties": {"historyLength": {"type": "integer", "minimum": 0, "maximum": 1000}},
-                }
+                "schema": {"$ref": "#/components/schemas/SubscribeBody"},
+                "example": EXAMPLES["taskSubscribe"],
             }
         }
     }
     paths["/api/v1/task/{taskId}/subscribe"] = {"post": sub}
     paths["/api/v1/task/{taskId}/execution/list"] = {
-        "get": _op("taskExecutionList", _ok("#/components/schemas/TaskExecutionList"), params=[*tid, *_LIST_PARAMS])
+        "get": _op(
+            "taskExecutionList",
+            _ok("#/components/schemas/TaskExecutionList"),
+            params=[*tid, *_LIST_PARAMS, *_filters(("status", "outcome"), "execution")],  # (as `runs` parses)
+        )
     }
     paths["/api/v1/task/{taskId}/execution/{executionId}/cancel"] = {
-        "post": _op("taskExecutionCancel", _ID, params=[*tid, _path_param("executionId")])
+        "post": _op("taskExecutionCancel", _json("ExecutionCancelResult"), params=[*tid, _path_param("executionId")])
     }
+    for name, fields in FIELD_DOCS.items():
+        props = schemas[name]["properties"]
+        for field, text in fields.items():
+            props[field] = {**props[field], "description": text}  # (KeyError: a field the API does not have)
     return {
         "openapi": "3.1.0",
-        "info": {"title": "agentcron", "version": __version__},
+        "info": {"title": "agentcron", "version": __version__, "description": DOCUMENT},
+        "tags": TAGS,
         "components": {
             "schemas": schemas,
+            "responses": _ERROR_RESPONSES,
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
         "security": [{"bearer": []}],

@@ -22,6 +22,7 @@ from agentcron.errors import ApiError, not_found
 from agentcron.events import line_of
 
 TOO_SLOW = {"code": "SUBSCRIBER_TOO_SLOW", "message": "Stream closed: it fell behind"}
+REVOKED = {"code": "NOT_AUTHENTICATED", "message": "Stream closed: its API secret was revoked or its account deleted"}
 
 
 @post("/api/v1/task/{task_id:str}/subscribe", operation_id="taskSubscribe", status_code=200)
@@ -36,6 +37,14 @@ async def subscribe(request: Request[Any, Any, Any], task_id: FromPath[str]) -> 
         raise ApiError(401, "Not authorized to subscribe to this task")
     bus = ctx.events
     clock = ctx.clock
+
+    async def still_authorized() -> bool:
+        """The secret still names the account (a revoke or an account delete ends the stream within a
+        second of the next event or ping: the secret is re-read at most every `AUTH_RECHECK_S`)."""
+        try:
+            return await account_of(request, ctx.store) == account_id
+        except ApiError:
+            return False
 
     async def lines() -> AsyncIterator[bytes]:
         # Subscribe inside the stream, so a client gone before it starts leaves nothing registered, and
@@ -56,6 +65,9 @@ async def subscribe(request: Request[Any, Any, Any], task_id: FromPath[str]) -> 
                 if sub.dropped:
                     out.append(line_of("error", clock.now_ms(), TOO_SLOW))
                     yield b"".join(out)
+                    return
+                if (out or sub.ping_due) and not await still_authorized():
+                    yield line_of("error", clock.now_ms(), REVOKED)
                     return
                 if sub.ping_due:
                     sub.ping_due = False

@@ -34,6 +34,10 @@ api_tokens = sa.Table(
     sa.Column("account_id", sa.String(32), sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
     sa.Column("secret_hash", sa.String(64), nullable=False, unique=True),
     _ts("created_at", False),
+    #: a label the operator gave the secret (``agentcron token create ACCOUNT --name LABEL``)
+    sa.Column("name", sa.Text, nullable=True),
+    #: when a request last used the secret, to the minute (`AccountStore.account_for_secret`)
+    _ts("last_used_at"),
 )
 
 bots = sa.Table(
