@@ -32,11 +32,6 @@ DB_TIMEOUT_S = 2.0
 QUEUE_TIMEOUT_S = 1.0
 REQUEST_TIMEOUT_S = 5.0
 _MAX_HEADER_LINES = 100
-#: what ``/metrics`` reads from the database: executions queued, tasks overdue (both counted on an index)
-COUNTS_SQL = (
-    "SELECT (SELECT COUNT(*) FROM task_executions WHERE state = 'queued'), "
-    "(SELECT COUNT(*) FROM tasks WHERE next_run_at < $1 AND deleted_at IS NULL)"
-)
 
 
 class Probes:
@@ -63,7 +58,7 @@ class Probes:
         if reason is not None:
             return reason
         try:
-            await asyncio.wait_for(self.store.db.read_rows("SELECT 1", ()), DB_TIMEOUT_S)
+            await asyncio.wait_for(self.store.housekeeping.ping(), DB_TIMEOUT_S)
         except TimeoutError:
             return f"the database did not answer within {DB_TIMEOUT_S:g} s"
         except Exception as e:
@@ -77,8 +72,8 @@ class Probes:
             return None
         try:
             due = self.clock.now_ms() - self.overdue_ms
-            rows = await asyncio.wait_for(self.store.db.read_rows(COUNTS_SQL, (due,)), QUEUE_TIMEOUT_S)
-            self.metrics.set_counts(queued=int(rows[0][0]), overdue=int(rows[0][1]))
+            queued, overdue = await asyncio.wait_for(self.store.housekeeping.backlog(due), QUEUE_TIMEOUT_S)
+            self.metrics.set_counts(queued=queued, overdue=overdue)
         except Exception:  # (a database away shows in /readyz; here the last counts stay)
             log.debug("counting queued executions and overdue tasks failed", exc_info=True)
         return self.metrics.render()

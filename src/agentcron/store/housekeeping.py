@@ -43,6 +43,20 @@ class HousekeepingStore:
                 batch,
             )
 
+    async def ping(self) -> None:
+        """One round trip to the database (readiness). Raises what the database raises."""
+        await self.db.read_rows("SELECT 1", ())
+
+    async def backlog(self, overdue_before: int) -> tuple[int, int]:
+        """(executions queued, tasks whose next slot is before ``overdue_before`` and has not fired), each
+        counted on an index: cheap enough for every metrics scrape."""
+        rows = await self.db.read_rows(
+            "SELECT (SELECT COUNT(*) FROM task_executions WHERE state = 'queued'), "
+            "(SELECT COUNT(*) FROM tasks WHERE next_run_at < $1 AND deleted_at IS NULL)",
+            (overdue_before,),
+        )
+        return int(rows[0][0]), int(rows[0][1])
+
     async def prune_usage(self, now: int) -> int:
         """Drop hourly usage counters older than two days."""
         async with self.db.tx(write=True) as tx:
