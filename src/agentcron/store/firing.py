@@ -15,7 +15,7 @@ from agentcron.store.runs import start_jobs
 
 HOUR_MS = 3_600_000
 #: a fired slot is unique per task: a second insert of the same slot is a no-op
-_ONCE_PER_SLOT = " ON CONFLICT (task_id, scheduled_for) DO NOTHING"
+_ONCE_PER_SLOT = " ON CONFLICT (task_id, scheduled_for, try_number) DO NOTHING"
 
 
 class FiringStore:

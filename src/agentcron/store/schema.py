@@ -117,6 +117,14 @@ tasks = sa.Table(
     _ts("paused_at"),
     sa.Column("pause_reason", sa.Text, nullable=True),
     _ts("paused_until"),
+    #: Failure handling (#12): ``{"maxAttempts", "initialDelayMs", "maxDelayMs", "multiplier"}`` or NULL.
+    sa.Column("retry_policy", Json, nullable=True),
+    #: Pause the task after this many consecutive failed slots (NULL: never).
+    sa.Column("pause_after_failures", sa.Integer, nullable=True),
+    #: Failed slots in a row (a slot counts once, after its last attempt); a success resets it.
+    sa.Column("consecutive_failures", sa.Integer, nullable=False, server_default="0"),
+    #: ``{"limit", "period": "day"|"week"|"month"}`` or NULL, counted in the task's timezone.
+    sa.Column("token_budget", Json, nullable=True),
     sa.Index("ix_tasks_account_created", "account_id", "created_at", "id"),
     sa.Index("ix_tasks_account_bot", "account_id", "bot_id"),
     sa.Index("ix_tasks_account_contact", "account_id", "contact_id"),
@@ -204,7 +212,16 @@ executions = sa.Table(
     _ts("resume_at"),
     _ts("created_at", False),
     _ts("updated_at", False),
-    sa.UniqueConstraint("task_id", "scheduled_for", name="uq_task_executions_slot"),
+    #: Retries (#12): the first execution of the chain (NULL for a first attempt) and which try this is
+    #: (1, 2, ...; wire ``attempt``; the ``attempt`` column counts claims, for lease fencing).
+    sa.Column("retry_of", sa.String(32), nullable=True),
+    sa.Column("try_number", sa.Integer, nullable=False, server_default="1"),
+    #: A retry waits (state ``waiting``) until this instant, then is queued.
+    _ts("not_before"),
+    #: A catch-up run: the first slot it stands for (the agent is told how many it missed since when).
+    _ts("missed_since"),
+    # One execution per slot and try: firing stays idempotent (first tries), retries share the slot.
+    sa.UniqueConstraint("task_id", "scheduled_for", "try_number", name="uq_task_executions_slot"),
     sa.Index("ix_task_executions_task_created", "task_id", "created_at", "id"),
     sa.Index("ix_task_executions_created", "created_at"),
     # Partial indexes stay small however long the history grows: the hot queries only touch live rows.
@@ -228,6 +245,12 @@ executions = sa.Table(
         "task_id",
         postgresql_where=sa.text("state IN ('queued', 'running')"),
         sqlite_where=sa.text("state IN ('queued', 'running')"),
+    ),
+    sa.Index(
+        "ix_task_executions_waiting",
+        "not_before",
+        postgresql_where=sa.text("state = 'waiting'"),
+        sqlite_where=sa.text("state = 'waiting'"),
     ),
     sa.Index(
         "ix_task_executions_account_active",
@@ -256,4 +279,65 @@ account_usage = sa.Table(
     sa.Column("account_id", sa.String(32), primary_key=True),
     sa.Column("hour", sa.BigInteger, primary_key=True),
     sa.Column("executions", sa.Integer, nullable=False),
+)
+
+#: Tokens (input + output) used per owner (a task, or an account for the account-wide cap) per day. ``day``
+#: is the local date (YYYYMMDD) in the task's timezone (UTC for an account): a week or a month sums at
+#: most 31 rows, and a DST change never splits a day.
+token_usage = sa.Table(
+    "token_usage",
+    metadata,
+    sa.Column("owner_id", sa.String(32), primary_key=True),
+    sa.Column("day", sa.Integer, primary_key=True),
+    sa.Column("tokens", sa.BigInteger, nullable=False),
+)
+
+#: Webhook endpoints (#12): an account's subscriptions to run and task events, signed per the Standard
+#: Webhooks specification with ``secret`` (``whsec_`` + base64; shown once, at create).
+webhooks = sa.Table(
+    "webhooks",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("account_id", sa.String(32), sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    #: the event types delivered (a JSON array of strings)
+    sa.Column("events", Json, nullable=False),
+    #: only this task's events (NULL: every task of the account)
+    sa.Column("task_id", sa.String(32), nullable=True),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("secret", sa.Text, nullable=False),
+    _ts("created_at", False),
+    _ts("updated_at", False),
+    sa.Index("ix_webhooks_account_created", "account_id", "created_at", "id"),
+)
+
+#: The outbox: one row per event per webhook, written in the transaction of the change it reports, and
+#: delivered (at least once) by the deliverer off the run's path.
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("account_id", sa.String(32), nullable=False),
+    sa.Column("webhook_id", sa.String(32), sa.ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("event_type", sa.String(32), nullable=False),
+    #: the exact body sent (and signed), JSON text
+    sa.Column("payload", sa.Text, nullable=False),
+    #: pending | delivered | failed (gave up)
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    _ts("next_attempt_at"),
+    #: held by a deliverer until then (a process that dies mid-delivery lets it lapse)
+    _ts("lease_until"),
+    sa.Column("last_status_code", sa.Integer, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    _ts("delivered_at"),
+    _ts("created_at", False),
+    _ts("updated_at", False),
+    sa.Index("ix_webhook_deliveries_webhook_created", "webhook_id", "created_at", "id"),
+    sa.Index(
+        "ix_webhook_deliveries_due",
+        "next_attempt_at",
+        postgresql_where=sa.text("status = 'pending'"),
+        sqlite_where=sa.text("status = 'pending'"),
+    ),
 )
