@@ -27,6 +27,31 @@ def test_trigger_runs_once_and_records_outcome(c: httpx.Client) -> None:
     assert [m["type"] for m in messages["items"]][:: len(messages["items"]) - 1] == ["user", "bot"]
 
 
+def test_max_calls_is_stored_and_caps_the_tool_calls_of_a_run(c: httpx.Client) -> None:
+    tools = [{"type": "time", "name": f"t{i}"} for i in range(3)]
+    bot = c.post(f"{API}/bot/create", json={"name": "b", "model": "test", "abilities": tools}).json()["id"]
+    capped = new_task(c, botId=bot, schedule="never", maxCalls=2)
+    zero = new_task(c, botId=bot, schedule="never", maxCalls=0)  # 0: null, the default (10,000)
+    assert "maxCalls" not in c.get(f"{API}/task/{capped}/fetch").json()  # written, never answered
+    for t in (capped, zero):
+        c.post(f"{API}/task/{t}/trigger", json={})
+    (ex,) = wait_until(lambda: [e for e in executions(c, capped) if e["outcome"] != "pending"])
+    assert (ex["outcome"], ex["summary"]) == (
+        "failure",
+        "Run ended: maxCalls (2 tool calls) reached before the agent finished.",
+    )
+    assert ex["inputTokens"] > 0 and ex["outputTokens"] > 0 and ex["modelRequests"] == 3
+    kept = c.get(f"{API}/conversation/{ex['conversationId']}/message/list", params={"order": "asc"}).json()
+    assert [m["type"] for m in kept["items"]][0] == "user" and len(kept["items"]) == 6
+    (ok,) = wait_until(lambda: [e for e in executions(c, zero) if e["outcome"] != "pending"])
+    assert ok["outcome"] == "success"
+    # an update to null lifts the cap
+    assert c.post(f"{API}/task/{capped}/update", json={"maxCalls": None}).status_code == 200
+    c.post(f"{API}/task/{capped}/trigger", json={})
+    runs = wait_until(lambda: [e for e in executions(c, capped) if e["outcome"] != "pending"][1:])
+    assert runs[0]["outcome"] == "success"
+
+
 def test_cancel_interrupts_a_running_bot_within_a_second(c: httpx.Client) -> None:
     task_id = new_task(c, botId=wait_bot(c, wait_s=30))
     c.post(f"{API}/task/{task_id}/trigger", json={})

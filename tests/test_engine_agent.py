@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 
 import pytest
 
 from agentcron.config import Settings
-from agentcron.domain import Outcome, RunInterrupted
-from agentcron.engine.agent import AgentRunner, max_iterations
+from agentcron.domain import Allowance, Outcome, RunInterrupted
+from agentcron.engine.agent import AgentRunner, max_calls, max_iterations
 from tests.engine_helpers import LOCAL, Events, job, no_bot_job, run
 from tests.fake_openai import FakeOpenAI
 
@@ -99,6 +100,64 @@ async def test_max_iterations_reached_fails_the_run_saying_so() -> None:
     assert events[-1] == ("error", {"code": "MAX_ITERATIONS", "message": result.summary})
     # the same bot within its limit succeeds
     ok, _ = await run(job([{"type": "time", "name": f"t{i}"} for i in range(10)], max_iterations=11))
+    assert ok.outcome == "success"
+
+
+def test_max_calls_contract_defaults() -> None:
+    # contract: 0 to 100,000, default 10,000; 0 reads as null (as for maxIterations)
+    assert [max_calls(v) for v in (None, 0, 1, 3, 100_000)] == [10_000, 10_000, 1, 3, 100_000]
+
+
+THREE_TOOLS = [{"type": "time", "name": f"t{i}"} for i in range(3)]
+
+
+@pytest.mark.parametrize("limit", [None, 0, 3])
+async def test_max_calls_null_zero_or_enough_let_the_run_finish(limit: int | None) -> None:
+    result, events = await run(job(THREE_TOOLS, max_calls=limit))
+    assert result.outcome == "success", result.summary
+    assert events.named("operationBegin").count("model:test") == 4
+
+
+async def test_max_calls_reached_fails_the_run_keeping_conversation_and_tokens() -> None:
+    result, events = await run(job(THREE_TOOLS, max_calls=2))
+    assert result.outcome == "failure"
+    assert result.summary == "Run ended: maxCalls (2 tool calls) reached before the agent finished."
+    assert events[-1] == ("error", {"code": "MAX_CALLS", "message": result.summary})
+    # two calls made, the third refused before it ran
+    assert [n for n in events.named("operationBegin") if n != "model:test"] == ["t0", "t1"]
+    assert result.model_requests == 3 and result.input_tokens > 0 and result.output_tokens > 0
+    assert ("activity", 'called t2 {"timezone": "UTC"}') in result.messages and result.messages[0][0] == "user"
+    assert sum(1 for k, t in result.messages if k == "activity" and " returned" in t) == 2
+
+
+def _allow(used: int, limit: int, scope: str = "task", period: str = "day") -> Allowance:
+    return Allowance(scope, limit, period, used, 0)
+
+
+async def test_a_token_budget_stops_the_run_at_its_next_model_request() -> None:
+    _, events0 = await run(job(THREE_TOOLS))
+    ends = [d for t, d in events0 if t == "operationEnd" and d["action"]["name"] == "model:test"]
+    first = ends[0]["result"]["inputTokens"] + ends[0]["result"]["outputTokens"]  # the first request's tokens
+    assert first > 0
+    # 100 used before the run, limit 100 + first: the second model request is not made
+    j = replace(job(THREE_TOOLS), allowances=(_allow(100, 100 + first),))
+    result, events = await run(j)
+    assert result.outcome == "failure"
+    assert result.summary == f"Token budget reached: {100 + first} of {100 + first} tokens this day"
+    assert events[-1] == ("error", {"code": "TOKEN_BUDGET", "message": result.summary})
+    assert events.named("operationBegin") == ["model:test", "t0"]
+    assert result.model_requests == 1 and result.input_tokens + result.output_tokens == first
+    assert result.messages[0][0] == "user" and ("activity", 'called t0 {"timezone": "UTC"}') in result.messages
+
+
+async def test_a_budget_used_up_before_the_run_stops_it_before_any_request() -> None:
+    j = replace(job(THREE_TOOLS), allowances=(_allow(10, 500, period="week"), _allow(700, 700, "account")))
+    result, events = await run(j)
+    assert result.outcome == "failure"
+    assert result.summary == "Account token budget reached: 700 of 700 tokens this day (UTC)"
+    assert events.named("operationBegin") == [] and result.model_requests == 0
+    # within both budgets the run is unaffected
+    ok, _ = await run(replace(job(THREE_TOOLS), allowances=(_allow(0, 10**9, period="month"),)))
     assert ok.outcome == "success"
 
 

@@ -60,6 +60,8 @@ class SkipReason(StrEnum):
     LIMITS = "limits"
     MISFIRE = "misfire"
     SCHEDULE = "schedule"
+    #: the task's token budget (or the account's daily token cap) is used up for the period
+    BUDGET = "budget"
 
 
 class OverlapPolicy(StrEnum):
@@ -97,6 +99,44 @@ class Deadline:
 
 
 @dataclass(slots=True)
+class TokenBudget:
+    """A task's ``tokenBudget``: at most ``limit`` tokens (input + output, every execution) per ``period``
+    (``day``, ``week`` or ``month``, in the task's timezone; see `agentcron.budget_periods`)."""
+
+    limit: int
+    period: str
+
+
+@dataclass(slots=True)
+class Allowance:
+    """A token budget as one run sees it: ``used`` tokens of ``limit`` were used in the ``period`` before the
+    run started (read when it was claimed); the run stops at its next model request once
+    ``used`` plus its own tokens reach ``limit``. ``scope``: ``task`` (the task's ``tokenBudget``) or
+    ``account`` (the account-wide daily cap, days in UTC). ``resets_at``: when the period ends (epoch ms)."""
+
+    scope: str
+    limit: int
+    period: str
+    used: int
+    resets_at: int
+
+    def reached(self, run_tokens: int = 0) -> bool:
+        return self.used + run_tokens >= self.limit
+
+    def sentence(self, run_tokens: int = 0) -> str:
+        """What a run stopped by this budget, a skipped slot and a refused trigger say."""
+        return budget_sentence(self.scope, self.used + run_tokens, self.limit, self.period)
+
+
+def budget_sentence(scope: str, used: int, limit: int, period: str) -> str:
+    """``Token budget reached: <used> of <limit> tokens this <period>`` (a task's budget), or the same
+    sentence about the account's daily cap (``Account token budget reached: ... this day (UTC)``)."""
+    if scope == "account":
+        return f"Account token budget reached: {used} of {limit} tokens this day (UTC)"
+    return f"Token budget reached: {used} of {limit} tokens this {period}"
+
+
+@dataclass(slots=True)
 class TaskConfig:
     """A task's configuration as of the moment a slot fired or a run was claimed (later edits apply to
     later runs). ``schedule``/``timezone`` are as stored (validated when written).
@@ -118,6 +158,7 @@ class TaskConfig:
     max_calls: int | None = None
     overlap_policy: OverlapPolicy = OverlapPolicy.SKIP
     misfire_policy: MisfirePolicy = MisfirePolicy.COALESCE
+    token_budget: TokenBudget | None = None
 
     @property
     def instruction(self) -> str:
@@ -158,6 +199,8 @@ class Job:
     kind: RunKind = RunKind.SCHEDULE
     #: the slot this run is for (epoch ms; None for a manual trigger)
     scheduled_for: int | None = None
+    #: the token budgets this run counts against (the task's, the account's), as of its claim
+    allowances: tuple[Allowance, ...] = ()
 
     @property
     def deadline(self) -> Deadline:
@@ -212,6 +255,12 @@ class Finished:
     messages: Sequence[tuple[str, str]] = ()
     account_id: str = ""
     conversation_id: str | None = None
+    #: the task's timezone (its token usage is counted per local day there)
+    timezone: str | None = None
+
+    @property
+    def tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
 
     @staticmethod
     def of(job: Job, result: RunResult) -> Finished:
@@ -227,6 +276,7 @@ class Finished:
             messages=result.messages,
             account_id=job.account_id,
             conversation_id=job.conversation_id,
+            timezone=job.task.timezone,
         )
 
 

@@ -390,7 +390,10 @@ _TASK_FIELDS = {
     "sessionDuration": "Milliseconds; when set (> 0) and shorter than `maxTime`, a run's time limit.",
     "maxIterations": "The most model requests a run makes (null, 0 or below 10: 1,000).",
     "maxTime": "Milliseconds a run may take (below 15 minutes, or null: 15 minutes); then it ends `failure`.",
-    "maxCalls": "Accepted for compatibility; not used by runs.",
+    "maxCalls": (
+        "The most tool calls a run makes (null or 0: 10,000, the contract's default); the call beyond it is not "
+        "made and the run ends `failure` naming the limit. Written, never answered (as the contract)."
+    ),
     "meta": _META,
     "overlapPolicy": (
         "Extension: a slot that comes due while a run of the task is queued or running is `skip`ped (the "

@@ -38,7 +38,7 @@ TASK_FILTERS = {
 async def prepare_task(
     ctx: AppContext, tx: Tx, account_id: str, fields: dict[str, Any], existing: Row | None, now: int
 ) -> dict[str, Any]:
-    """Validate references and the schedule; derive ``next_run_at``.
+    """Validate references and the schedule; derive ``next_run_at``; store ``maxCalls`` (not a wire field).
 
     Raises `ApiError` 404 for a bot/contact this account does not have, 400 ``Invalid schedule: ...`` /
     ``Invalid timezone: ...`` for a schedule or timezone that cannot be evaluated. ``nextRunAt`` is
@@ -48,6 +48,8 @@ async def prepare_task(
     out: dict[str, Any] = {}
     if fields.get("maxIterations") == 0:
         out["max_iterations"] = None  # contract: 0 means null
+    if "maxCalls" in fields:  # written, never answered (contract); 0 means null: the default, 10,000
+        out["max_calls"] = fields["maxCalls"] or None
     for wire, column in (("schedule", "schedule"), ("timezone", "timezone")):
         if wire in fields:
             out[column] = fields[wire].strip() if fields[wire] else None

@@ -4,8 +4,13 @@
   name and description (`TaskConfig.instruction`). Tools: the bot's abilities (`abilities.build`) plus
   ``report_failure(reason)``, with which the agent marks the run as failed.
 - ``maxIterations`` bounds model requests (0/null or below 10: 1000, as the contract's runtime default);
-  reaching it ends the run as a failure saying so. Wall time is bounded by the worker (the job's deadline
-  also stops model retries that would outlast it).
+  reaching it ends the run as a failure saying so. ``maxCalls`` bounds tool calls (0/null: 10,000, the
+  contract's default; ``report_failure`` is not counted): the call that would exceed it is not made and
+  the run ends as a failure naming the limit. Token budgets (`Job.allowances`) are checked before each
+  model request: once the tokens used in the period plus the run's own reach a budget's limit, the run
+  ends as a failure with the budget's sentence (``Token budget reached: <used> of <limit> tokens this
+  <period>``). A run stopped by a limit keeps its conversation and token counts. Wall time is bounded by
+  the worker (the job's deadline also stops model retries that would outlast it).
 - Outcome: ``success`` with the agent's final answer as the summary, unless the agent called
   ``report_failure``, a tool's last call failed (a tool error the agent did not recover from by calling it
   again successfully), a limit was reached or the model failed (after retries): then ``failure``.
@@ -55,7 +60,7 @@ from pydantic_ai.toolsets.abstract import ToolsetTool
 from pydantic_ai.usage import UsageLimits
 
 from agentcron.config import Settings
-from agentcron.domain import Job, Outcome, RunInterrupted, RunResult
+from agentcron.domain import Allowance, Job, Outcome, RunInterrupted, RunResult
 from agentcron.engine import abilities as ab
 from agentcron.engine import mcp_servers, net
 from agentcron.engine.models import (
@@ -73,6 +78,8 @@ log = logging.getLogger("agentcron.engine")
 
 DEFAULT_MAX_ITERATIONS = 1000
 MIN_MAX_ITERATIONS = 10
+#: the contract's default ``maxCalls`` (also what 0 and null mean)
+DEFAULT_MAX_CALLS = 10_000
 REPORT_FAILURE = "report_failure"
 #: Largest string put in an event payload (events are persisted and fanned out).
 EVENT_TEXT = 2000
@@ -90,6 +97,23 @@ def max_iterations(value: int | None) -> int:
     if isinstance(value, int) and value >= MIN_MAX_ITERATIONS:
         return value
     return DEFAULT_MAX_ITERATIONS
+
+
+def max_calls(value: int | None) -> int:
+    """The tool-call limit of a run: the task's ``maxCalls``, or the default when it is unset or 0."""
+    if isinstance(value, int) and value > 0:
+        return value
+    return DEFAULT_MAX_CALLS
+
+
+class _Stopped(Exception):
+    """A limit the engine enforces itself (``maxCalls``, a token budget) ends the run: raised out of the
+    agent from a tool call or a model request, and recorded as a failure with ``summary``."""
+
+    def __init__(self, code: str, summary: str) -> None:
+        super().__init__(summary)
+        self.code = code
+        self.summary = summary
 
 
 def _clip(value: Any, limit: int = EVENT_TEXT) -> Any:
@@ -110,8 +134,11 @@ class _RunState:
     execution_id: str
     emit: Emit
     model_label: str
+    max_calls: int = DEFAULT_MAX_CALLS
+    allowances: tuple[Allowance, ...] = ()
     seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     requests: int = 0
+    calls: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
     failure_reason: str | None = None
@@ -151,6 +178,10 @@ class _ObservedModel(WrapperModel):
         model_request_parameters: ModelRequestParameters,
     ) -> ModelResponse:
         st = self.state
+        run_tokens = st.input_tokens + st.output_tokens
+        for budget in st.allowances:
+            if budget.reached(run_tokens):
+                raise _Stopped("TOKEN_BUDGET", budget.sentence(run_tokens))
         st.requests += 1
         op = await st.begin(st.op_id(), f"model-{st.requests}", f"model:{st.model_label}", {"messages": len(messages)})
         try:
@@ -185,6 +216,12 @@ class _ObservedTools(WrapperToolset[Any]):
     ) -> Any:
         st = self.state
         assert st is not None
+        if name != REPORT_FAILURE:
+            if st.calls >= st.max_calls:
+                raise _Stopped(
+                    "MAX_CALLS", f"Run ended: maxCalls ({st.max_calls} tool calls) reached before the agent finished."
+                )
+            st.calls += 1
         op = await st.begin(st.op_id(), ctx.tool_call_id or name, name, tool_args)
         try:
             result = await self.wrapped.call_tool(name, tool_args, ctx, tool)
@@ -283,7 +320,7 @@ class AgentRunner:
     ) -> RunResult:
         assert job.bot is not None
         instruction = job.instruction
-        state = _RunState(job.execution_id, emit, spec.label)
+        state = _RunState(job.execution_id, emit, spec.label, max_calls(job.task.max_calls), job.allowances)
         limit = max_iterations(job.task.max_iterations)
         task_label = job.task.label
         async with httpx.AsyncClient(
@@ -335,6 +372,8 @@ class AgentRunner:
                     result = await agent.run(instruction, usage_limits=UsageLimits(request_limit=limit))
                 except asyncio.CancelledError as e:  # a cancel, its time limit or a shutdown
                     raise RunInterrupted(state.result(Outcome.FAILURE, "", conversation(captured))) from e
+                except _Stopped as e:
+                    return await self._fail(emit, e.code, e.summary, conversation(captured), state)
                 except UsageLimitExceeded:
                     return await self._fail(
                         emit,
@@ -358,6 +397,8 @@ class AgentRunner:
                     return await self._fail(emit, "AGENT_ERROR", f"Run failed: {e}", conversation(captured), state)
                 except Exception as e:  # e.g. an MCP server that does not start or dies mid-run
                     leaf = _leaf(e)
+                    if isinstance(leaf, _Stopped):  # (raised by one of parallel tool calls)
+                        return await self._fail(emit, leaf.code, leaf.summary, conversation(captured), state)
                     log.info("execution %s failed: %r", job.execution_id, e)
                     summary = f"Run failed: {type(leaf).__name__}: {leaf}"
                     return await self._fail(emit, "AGENT_ERROR", summary, conversation(captured), state)
