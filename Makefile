@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export AGENTCRON_DATABASE_URL ?= sqlite:///./data/agentcron.db
 
-.PHONY: run test lint bench install install-test clean
+.PHONY: run test lint bench install install-test chromium clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,15 @@ tests/sdk/node_modules/.installed: tests/sdk/package.json tests/sdk/package-lock
 
 install: $(VENV)/.installed
 
-install-test: $(VENV)/.installed-test tests/sdk/node_modules/.installed
+# The browser tests drive Debian's chromium (never a browser download of Playwright's own).
+chromium:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else echo "/usr/bin/chromium is missing and this is not root with apt-get: the browser tests will skip" \
+		"(they fail under CI=true); install it with: sudo apt-get install chromium"; fi
+
+install-test: $(VENV)/.installed-test tests/sdk/node_modules/.installed chromium
 
 run: $(VENV)/.installed
 	@mkdir -p data

@@ -25,6 +25,9 @@ import pytest
 from agentcron.store.base import Store, open_store
 from agentcron.store.migrate import migrate
 
+#: the browser fixtures (Chromium driven by Playwright): `chromium`, `console_server`, `page`, `guard`
+pytest_plugins = ["tests.browser_fixtures"]
+
 PG_URL = os.environ.get("AGENTCRON_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,6 +38,12 @@ def missing(reason: str) -> None:
     if IN_CI:
         pytest.fail(f"CI=true but {reason}", pytrace=False)
     pytest.skip(reason)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests run last (stable order otherwise): their session-scoped Playwright event loop then never
+    lives beside the anyio tests' loops."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
 
 
 def _pg_error() -> str | None:
