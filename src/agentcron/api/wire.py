@@ -43,6 +43,13 @@ def json_asgi(data: Any) -> ASGIResponse:
     return ASGIResponse(body=encode(data), media_type=JSON)
 
 
+def json_page(items: list[str], cursor: str) -> ASGIResponse:
+    """A list page ``{"items": [...], "cursor": ...}`` from items already written as JSON text (by the
+    database: `Store.list_page_json`), as a finished ASGI response (see `json_asgi`)."""
+    body = b'{"items":[' + ",".join(items).encode() + b'],"cursor":' + _encoder.encode(cursor) + b"}"
+    return ASGIResponse(body=body, media_type=JSON)
+
+
 def encode(data: Any) -> bytes:
     """``data`` as JSON. msgspec recurses once per level, so a value nested near the interpreter's recursion
     limit (a ``meta`` stored before `MAX_DEPTH` was enforced, or written straight to the database) raises

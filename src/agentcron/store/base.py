@@ -158,6 +158,27 @@ class Store:
     ) -> list[Row]:
         """One page in (created_at, id) order. Keyset pagination: the cost of a page does not depend on
         how deep it is."""
+        sql, args = self._page_sql(res.columns_sql, res, account_id, query, parent_id)
+        async with self.db.tx() as tx:
+            return await tx.fetch(sql, *args)
+
+    async def list_page_json(
+        self, res: Resource, account_id: str, query: ListQuery, parent_id: str | None = None
+    ) -> tuple[list[str], str | None] | None:
+        """`list_page` with each row's wire object written as JSON text by the database (the same fields,
+        order and values as `Resource.to_wire`; PostgreSQL writes a jsonb value such as ``meta`` with its
+        own spacing), and the last row's id (None on an empty page); None when ``res`` has a field the
+        database cannot render (`Resource.json_fields`). Python does no per-field work."""
+        fields = res.json_fields
+        if fields is None:
+            return None
+        sql, args = self._page_sql(f"{self.db.sql.json_row(fields)}, id", res, account_id, query, parent_id)
+        rows = await self.db.read_rows(sql, tuple(args))
+        return [r[0] for r in rows], (rows[-1][1] if rows else None)
+
+    def _page_sql(
+        self, select: str, res: Resource, account_id: str, query: ListQuery, parent_id: str | None
+    ) -> tuple[str, list[Any]]:
         args: list[Any] = [account_id]
         where = ["account_id = $1"]
 
@@ -179,11 +200,10 @@ class Store:
             where.append(f"(created_at, id) {op} ({arg(query.after[0])}, {arg(query.after[1])})")
         direction = "DESC" if desc else "ASC"
         sql = (
-            f"SELECT {res.columns_sql} FROM {res.table} WHERE {' AND '.join(where)}{res.visible} "
+            f"SELECT {select} FROM {res.table} WHERE {' AND '.join(where)}{res.visible} "
             f"ORDER BY created_at {direction}, id {direction} LIMIT {arg(query.take)}"
         )
-        async with self.db.tx() as tx:
-            return await tx.fetch(sql, *args)
+        return sql, args
 
 
 async def open_store(

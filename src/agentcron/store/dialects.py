@@ -67,6 +67,12 @@ class Dialect(Protocol):
 
     def is_foreign_key_violation(self, error: BaseException) -> bool: ...
 
+    def json_row(self, fields: Sequence[tuple[str, str, str]]) -> str:
+        """An expression whose value is the row's wire object as compact JSON text: for each (wire name, SQL
+        expression, kind) of `Resource.json_fields`, in order, the value as `Resource.to_wire` converts it
+        (``text``: null as ""; ``bool``: true/false; ``json``: the stored JSON value; ``value``: as is)."""
+        ...
+
 
 class SQLiteDialect:
     name = "sqlite"
@@ -107,6 +113,27 @@ class SQLiteDialect:
     def is_foreign_key_violation(self, error: BaseException) -> bool:
         return "FOREIGN KEY constraint failed" in str(error)
 
+    def json_row(self, fields: Sequence[tuple[str, str, str]]) -> str:
+        pairs = ", ".join(f"'{wire}', {_sqlite_json_value(expr, kind)}" for wire, expr, kind in fields)
+        return f"json_object({pairs})"
+
+
+_EMPTY = "''"
+
+
+def _sqlite_json_value(expr: str, kind: str) -> str:
+    if kind == "text":
+        return f"COALESCE({expr}, {_EMPTY})"
+    if kind == "bool":
+        return f"json(CASE WHEN {expr} IS NULL THEN NULL WHEN {expr} THEN 'true' ELSE 'false' END)"
+    if kind == "json":
+        return f"json({expr})"
+    return expr
+
+
+def _pg_json_value(expr: str, kind: str) -> str:
+    return f"COALESCE({expr}, {_EMPTY})" if kind == "text" else expr
+
 
 class PostgresDialect:
     name = "postgresql"
@@ -140,3 +167,9 @@ class PostgresDialect:
 
     def is_foreign_key_violation(self, error: BaseException) -> bool:
         return getattr(error, "sqlstate", None) == "23503"
+
+    def json_row(self, fields: Sequence[tuple[str, str, str]]) -> str:
+        # row_to_json writes compact JSON in column order (json_build_object would add spaces); a jsonb
+        # value inside is written in jsonb's own text form.
+        cols = ", ".join(f'{_pg_json_value(expr, kind)} AS "{wire}"' for wire, expr, kind in fields)
+        return f"(SELECT row_to_json(j)::text FROM (SELECT {cols}) AS j)"

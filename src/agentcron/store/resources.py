@@ -67,6 +67,9 @@ class Resource:
     visible: str = ""
     #: Adjusts the wire object in place after the columns are converted (derived states).
     derive: Callable[[dict[str, Any]], None] | None = None
+    #: The same derived states as SQL (wire field -> expression over the row's columns, valid on both
+    #: backends), for rows the database renders as JSON itself (`json_fields`); must agree with `derive`.
+    derive_sql: tuple[tuple[str, str], ...] = ()
 
     @property
     def columns_sql(self) -> str:
@@ -91,6 +94,13 @@ class Resource:
             self.derive(out)
         return out
 
+    @property
+    def json_fields(self) -> tuple[tuple[str, str, str], ...] | None:
+        """(wire name, SQL expression, kind) of every field, for a database that writes the wire object of a
+        row itself (`Dialect.json_row`: the same fields, order and values as `to_wire`); None when a field's
+        kind has no such rendering (``iso``)."""
+        return _json_fields(self)
+
     def has(self, wire: str) -> bool:
         return any(f.wire == wire for f in self.fields)
 
@@ -109,6 +119,14 @@ def _columns_sql(res: Resource) -> str:
 @cache
 def _converters(res: Resource) -> tuple[tuple[str, Callable[[Any], Any] | None], ...]:
     return tuple((f.wire, _CONVERTERS[f.kind]) for f in res.fields)
+
+
+@cache
+def _json_fields(res: Resource) -> tuple[tuple[str, str, str], ...] | None:
+    if any(f.kind == "iso" for f in res.fields):
+        return None
+    derived = dict(res.derive_sql)
+    return tuple((f.wire, derived.get(f.wire, f.column), f.kind) for f in res.fields)
 
 
 def _f(wire: str, column: str, kind: str = "value") -> Field:
@@ -209,6 +227,7 @@ TASK = Resource(
     + _COMMON_TAIL,
     visible=" AND deleted_at IS NULL",
     derive=_task_states,
+    derive_sql=(("outcome", "CASE WHEN status = 'running' THEN 'pending' ELSE outcome END"),),
 )
 
 #: Fields the contract leaves out of ``task/export`` (run state is not configuration).
