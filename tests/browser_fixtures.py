@@ -12,8 +12,10 @@ against the real service on loopback.
 - `shot(page, name)`: a full-page screenshot saved as a test artifact in ``$AGENTCRON_ARTIFACTS`` (default
   ``tests/artifacts/``, ignored by git).
 
-Browser tests carry the ``browser`` marker; conftest runs them after every other test, so Playwright's
-event loop (parked between calls) never sits beside the anyio tests' loops.
+Browser tests carry the ``browser`` marker; conftest runs them after every other test: once the session's
+Playwright has started, its event loop counts as running on the main thread (it is parked in a greenlet), so
+``asyncio.run`` and the anyio tests could no longer run there. For the same reason a browser test calls
+async helpers on another thread (`account_secret`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,9 +66,16 @@ def console_server(sqlite_server: Server) -> Server:
     return sqlite_server
 
 
+def account_secret(server: Server, name: str = "console") -> str:
+    """A new account's API secret. Made on another thread: sync Playwright keeps its event loop running on
+    this one (parked in a greenlet), where ``asyncio.run`` refuses to start."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(new_account, server.db_url, name).result()
+
+
 @pytest.fixture(scope="session")
 def console_secret(console_server: Server) -> str:
-    return new_account(console_server.db_url, "console")
+    return account_secret(console_server)
 
 
 @dataclass
