@@ -53,6 +53,9 @@ class Settings:
     max_concurrent_executions: int = 100
     #: Per-account cap on executions started in the rolling day (hourly buckets; 0 = no cap).
     max_executions_per_day: int = 100_000
+    #: Per-account cap on tokens (input + output, every run of every task) per day, the day in UTC (0 = no cap).
+    #: Reached: runs stop at their next model request, slots are skipped (reason ``budget``), triggers get 429.
+    account_tokens_per_day: int = 0
     #: Executions older than this are pruned, in batches.
     retention_days: int = 90
     #: How many executions one worker process runs at once.

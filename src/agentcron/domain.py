@@ -255,12 +255,6 @@ class Finished:
     messages: Sequence[tuple[str, str]] = ()
     account_id: str = ""
     conversation_id: str | None = None
-    #: the task's timezone (its token usage is counted per local day there)
-    timezone: str | None = None
-
-    @property
-    def tokens(self) -> int:
-        return self.input_tokens + self.output_tokens
 
     @staticmethod
     def of(job: Job, result: RunResult) -> Finished:
@@ -276,7 +270,6 @@ class Finished:
             messages=result.messages,
             account_id=job.account_id,
             conversation_id=job.conversation_id,
-            timezone=job.task.timezone,
         )
 
 

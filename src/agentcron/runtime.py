@@ -112,6 +112,7 @@ class Services:
                 pool_size=settings.database_pool_size,
                 read_connections=settings.database_read_connections or None,
             )
+        store.budgets.account_cap = settings.account_tokens_per_day
         signals = Signals()
         events = open_event_bus(store, clock, settings)
         roles = settings.roles
@@ -421,6 +422,10 @@ def check_settings(settings: Settings) -> None:
     except ValueError as e:
         raise ConfigError(str(e)) from None
     logs.check(settings)
+    if settings.account_tokens_per_day < 0:
+        raise ConfigError(
+            f"AGENTCRON_ACCOUNT_TOKENS_PER_DAY must be 0 (no cap) or more, not {settings.account_tokens_per_day}"
+        )
     if not 0 <= settings.health_port <= 65535:
         raise ConfigError(f"AGENTCRON_HEALTH_PORT must be a port number (0: none), not {settings.health_port}")
 

@@ -4,7 +4,9 @@
 injected clock; `Scheduler.run` is the thin loop around it. Firing is idempotent: an execution is unique
 on ``(task_id, scheduled_for)`` and the task's ``next_run_at`` advances in the same transaction, so a
 crash at any point either fires the slot once or not at all (and the next tick fires it). What to fire is
-decided by the pure functions of `agentcron.policy` (misfire, overlap, account limits).
+decided by the pure functions of `agentcron.policy` (misfire, overlap, account limits), and by the token
+budgets the store reads for the batch (a task or account whose budget is used up has its slots recorded as
+skipped, reason ``budget``).
 """
 
 from __future__ import annotations
@@ -129,6 +131,7 @@ class Scheduler:
             result.tasks = len(due)
             accounts = sorted({d.task.account_id for d in due})
             active = await firing.active_by_task(tx, [d.task.id for d in due])
+            budgets = await self.store.budgets.allowances(tx, [d.task for d in due], now)
             usage = await firing.account_usage(tx, accounts, now, s.max_concurrent_executions, s.max_executions_per_day)
             running_now = {a: u.active for a, u in usage.items()}
             today = {a: u.today for a, u in usage.items()}
@@ -145,9 +148,13 @@ class Scheduler:
                 # catch-up runs of misfirePolicy "all" queue behind each other instead of skipping.
                 busy = active.get(task.id, 0) > 0
                 started_in_tick = False
+                spent = next((b for b in budgets.get(task.id, ()) if b.reached()), None) if budgets else None
                 for run in plan.runs:
                     if run.skipped:
                         queued.append(run)
+                        continue
+                    if spent is not None:
+                        queued.append(skipped(run, SkipReason.BUDGET, f"Skipped: {spent.sentence()}"))
                         continue
                     overlap = on_overlap(task.overlap_policy, busy)
                     if overlap is Overlap.SKIP:

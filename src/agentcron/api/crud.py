@@ -37,6 +37,8 @@ Committed = Callable[[AppContext, str, dict[str, Any]], None]
 Answer = Callable[[AppContext, dict[str, Any]], dict[str, Any]]
 #: on_delete(ctx, tx, account_id, row) -> True if the hook deleted (or scheduled deletion of) the row
 OnDelete = Callable[[AppContext, Tx, str, Row], Awaitable[bool]]
+#: enrich(ctx, wire items): adds computed fields to fetched and listed items in place (one call per page)
+Enrich = Callable[[AppContext, list[dict[str, Any]]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ class ResourceApi:
     json_fields: frozenset[str] = frozenset({"meta"})
     #: defaults for create, by column
     defaults: dict[str, Any] = field(default_factory=dict)
+    enrich: Enrich | None = None
 
 
 def columns_from(api: ResourceApi, fields: dict[str, Any], existing: Row | None) -> dict[str, Any]:
@@ -125,7 +128,10 @@ def routes(api: ResourceApi, prefix: str = "/api/v1") -> list[HTTPRouteHandler]:
                 return json_page(items, last or request.query_params.get("cursor") or "")
 
         async def fetch(q: ListQuery) -> list[dict[str, Any]]:
-            return [res.to_wire(r) for r in await ctx.store.list_page(res, account_id, q)]
+            items = [res.to_wire(r) for r in await ctx.store.list_page(res, account_id, q)]
+            if api.enrich is not None:
+                await api.enrich(ctx, items)
+            return items
 
         response = await respond_list(request, fmt, fetch, query, total)
         return response.to_asgi_response(app=None, request=request)
@@ -137,6 +143,8 @@ def routes(api: ResourceApi, prefix: str = "/api/v1") -> list[HTTPRouteHandler]:
         item = await ctx.store.get(res, account_id, request.path_params["item_id"])
         if item is None:
             raise not_found()
+        if api.enrich is not None:
+            await api.enrich(ctx, [item])
         return json_asgi(item)
 
     async def update(request: Request[Any, Any, Any], item_id: FromPath[str]) -> Response[bytes]:

@@ -219,6 +219,12 @@ def decode_csv_row(header: list[str], cells: list[str]) -> TaskImport:
     meta = fields.get("meta")
     if meta is not None:
         fields["meta"] = meta_of(meta)
+    budget = fields.get("tokenBudget")
+    if budget is not None:  # (export writes it as JSON)
+        try:
+            fields["tokenBudget"] = msgspec.json.decode(budget)
+        except msgspec.DecodeError:
+            raise _BadRow('Invalid tokenBudget: not JSON such as {"limit": 100000, "period": "day"}') from None
     try:
         return msgspec.convert(fields, TaskImport, strict=False)  # (meta_of checked the only free JSON)
     except msgspec.ValidationError as e:

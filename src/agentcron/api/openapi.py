@@ -80,6 +80,18 @@ def _resource_schema(res: Resource) -> dict[str, Any]:
     return {"type": "object", "properties": props, "required": [f.wire for f in res.fields]}
 
 
+def _budget_fields(schemas: dict[str, Any]) -> None:
+    """A task's ``tokenBudget`` is a `TokenBudgetBody` (or null); tasks read (not exports) also carry the
+    computed ``tokensUsed`` and ``budgetResetsAt``."""
+    budget = {"anyOf": [{"$ref": "#/components/schemas/TokenBudgetBody"}, {"type": "null"}]}
+    for name in ("Task", "TaskExport"):
+        schemas[name]["properties"]["tokenBudget"] = budget
+    task = schemas["Task"]
+    task["properties"]["tokensUsed"] = {"type": ["integer", "null"]}
+    task["properties"]["budgetResetsAt"] = {"type": ["integer", "null"], "description": "epoch milliseconds"}
+    task["required"] += ["tokensUsed", "budgetResetsAt"]
+
+
 def _list_schema(ref: str) -> dict[str, Any]:
     return {
         "type": "object",
@@ -312,6 +324,7 @@ def openapi_document() -> dict[str, Any]:
     exported["properties"] = {k: v for k, v in exported["properties"].items() if k not in TASK_EXPORT_OMIT}
     exported["required"] = [k for k in exported["required"] if k not in TASK_EXPORT_OMIT]
     schemas["TaskExport"] = exported
+    _budget_fields(schemas)
     schemas["TaskExportList"] = _list_schema("#/components/schemas/TaskExport")
     paths["/api/v1/task/export"] = {
         "get": _op("taskExport", _ok("#/components/schemas/TaskExportList"), params=[*_LIST_PARAMS, *task_filters])

@@ -404,6 +404,13 @@ _TASK_FIELDS = {
         "Extension: slots missed while the service was down run once (`coalesce`, the default), are recorded as "
         "one skipped execution (`skip`), or each run (`all`, within the misfire window)."
     ),
+    "tokenBudget": (
+        "Extension: null (no budget) or `{limit, period}`: at most `limit` tokens (input + output of every "
+        "execution) per calendar `day`, ISO `week` (from Monday) or `month`, in the task's timezone. Reached: "
+        "the run in flight stops at its next model request (`failure`, summary `Token budget reached: <used> of "
+        "<limit> tokens this <period>`), later slots of the period are skipped (reason `budget`), and triggers "
+        "answer 429 `LIMITS_REACHED`."
+    ),
 }
 _STATE_FIELDS = {
     "status": "`running` while one of the task's executions runs, else `idle`.",
@@ -414,6 +421,8 @@ _STATE_FIELDS = {
     "pausedAt": "Extension: epoch ms the task was paused (null: not paused).",
     "pauseReason": "Extension: why it was paused.",
     "pausedUntil": "Extension: epoch ms the pause ends by itself (null: until resumed).",
+    "tokensUsed": "Extension, computed: tokens the task's executions used this budget period (null: no budget).",
+    "budgetResetsAt": "Extension, computed: epoch ms the budget period ends (null: no budget).",
 }
 #: (``maxCalls`` is taken, not answered)
 _ANSWERED_TASK_FIELDS = {k: v for k, v in _TASK_FIELDS.items() if k != "maxCalls"}

@@ -43,6 +43,18 @@ class Empty(_Body):
     """Body of delete/cancel calls: the SDKs send ``{}``."""
 
 
+#: the largest token budget a task takes (its usage is a 64-bit column)
+MAX_TOKEN_BUDGET = 10**15
+
+
+class TokenBudgetBody(msgspec.Struct, forbid_unknown_fields=True):
+    """A task's ``tokenBudget`` (extension): at most ``limit`` tokens (input + output of every execution)
+    per calendar ``day``, ISO ``week`` (from Monday) or ``month``, in the task's timezone."""
+
+    limit: Annotated[int, Meta(ge=1, le=MAX_TOKEN_BUDGET)]
+    period: Literal["day", "week", "month"]
+
+
 class TaskWrite(_Body):
     name: Name | None | UnsetType = UNSET
     description: Str | None | UnsetType = UNSET
@@ -60,12 +72,13 @@ class TaskWrite(_Body):
     # Extensions:
     overlapPolicy: Literal["skip", "queue", "allow", "cancelPrevious"] | UnsetType = UNSET
     misfirePolicy: Literal["coalesce", "skip", "all"] | UnsetType = UNSET
+    tokenBudget: TokenBudgetBody | None | UnsetType = UNSET
 
 
 class TaskImport(TaskWrite):
     """One row of ``task/import`` (extension): the fields of `TaskWrite` plus those ``task/export`` (and
     ``task/list``) write besides them. The pause fields are restored; ``id`` and ``createdAt`` only order
-    the new tasks; ``updatedAt`` and the run state (``status`` to ``missedCount``) are ignored."""
+    the new tasks; ``updatedAt`` and the run state (``status`` to ``budgetResetsAt``) are ignored."""
 
     id: Id | None | UnsetType = UNSET
     createdAt: Ms | None | UnsetType = UNSET
@@ -78,6 +91,8 @@ class TaskImport(TaskWrite):
     lastRunAt: Ms | None | UnsetType = UNSET
     nextRunAt: Ms | None | UnsetType = UNSET
     missedCount: Annotated[int, Meta(ge=0, le=MAX_INT32)] | None | UnsetType = UNSET
+    tokensUsed: Annotated[int, Meta(ge=0)] | None | UnsetType = UNSET
+    budgetResetsAt: Ms | None | UnsetType = UNSET
 
 
 class Ability(msgspec.Struct, forbid_unknown_fields=True):

@@ -82,6 +82,12 @@ def _warnings(ctx: AppContext, row: dict[str, Any]) -> dict[str, Any]:
     return {"warnings": found[:WARNINGS_MAX]} if found else {}
 
 
+async def token_usage(ctx: AppContext, items: list[dict[str, Any]]) -> None:
+    """``tokensUsed`` and ``budgetResetsAt`` of a page of tasks (computed: one query per page, none when no
+    task of it has a ``tokenBudget``)."""
+    await ctx.store.budgets.task_usage(items, ctx.clock.now_ms())
+
+
 def _rescheduled(ctx: AppContext, task_id: str, columns: dict[str, Any]) -> None:
     if "next_run_at" in columns:
         ctx.signals.emit(ScheduleChanged(task_id))
@@ -96,13 +102,15 @@ TASKS = ResourceApi(
     on_delete=delete_task,
     committed=_rescheduled,
     answer=_warnings,
+    json_fields=frozenset({"meta", "tokenBudget"}),
+    enrich=token_usage,
 )
 
 
 @get("/api/v1/task/export", operation_id="taskExport")
 async def export_tasks(request: Request[Any, Any, Any]) -> Response[Any]:
-    """Task configurations without run state; the format comes only from Accept (CSV renders meta as
-    YAML)."""
+    """Task configurations without run state (nor the computed ``tokensUsed``/``budgetResetsAt``); the
+    format comes only from Accept (CSV renders meta as YAML)."""
     ctx, account_id = await authed(request)
     fmt = negotiate(request)
     query, total = parse_list_query(request, TASK_FILTERS, TASK_PRESENCE)
@@ -124,7 +132,9 @@ async def contact_task_list(request: Request[Any, Any, Any], contact_id: FromPat
     query.equals["contact_id"] = [contact_id]
 
     async def fetch(q: ListQuery) -> list[dict[str, Any]]:
-        return [TASK.to_wire(r) for r in await ctx.store.list_page(TASK, account_id, q)]
+        items = [TASK.to_wire(r) for r in await ctx.store.list_page(TASK, account_id, q)]
+        await token_usage(ctx, items)
+        return items
 
     return await respond_list(request, fmt, fetch, query, total)
 

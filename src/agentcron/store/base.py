@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentcron.store.accounts import AccountStore
+from agentcron.store.budgets import TokenBudgets
 from agentcron.store.db import Database, Row, Tx
 from agentcron.store.events import EventLog
 from agentcron.store.firing import FiringStore
@@ -50,8 +51,10 @@ class Store:
         self.db = db
         self.caps = db.caps
         self.accounts = AccountStore(db)
-        self.firing = FiringStore(db)
-        self.runs = RunStore(db)
+        #: token usage and budgets; ``budgets.account_cap`` is the account-wide daily cap (0: off)
+        self.budgets = TokenBudgets(db)
+        self.firing = FiringStore(db, self.budgets)
+        self.runs = RunStore(db, self.budgets)
         self.housekeeping = HousekeepingStore(db)
         self.tasks = TaskControl(db, self.firing)
         self.events = EventLog(db)

@@ -8,6 +8,7 @@ from collections.abc import Collection, Sequence
 
 from agentcron import ids
 from agentcron.domain import DueTask, ExecState, Job, PlannedRun, Usage
+from agentcron.store.budgets import TokenBudgets
 from agentcron.store.db import Database, Tx
 from agentcron.store.pausing import resume_due
 from agentcron.store.rows import EXECUTION_COLUMNS, chunks, execution_row, task_config
@@ -19,8 +20,9 @@ _ONCE_PER_SLOT = " ON CONFLICT (task_id, scheduled_for, try_number) DO NOTHING"
 
 
 class FiringStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, budgets: TokenBudgets) -> None:
         self.db = db
+        self.budgets = budgets
 
     async def due_tasks(self, tx: Tx, now: int, limit: int) -> list[DueTask]:
         """Tasks whose ``next_run_at`` has come, oldest first; where writers are concurrent, locked and
@@ -158,4 +160,4 @@ class FiringStore:
                 worker_id,
                 tx.sql.list_param([r.execution_id for r in runs]),
             )
-        return await start_jobs(tx, rows, now, {r.task.id: r.task for r in runs}, mark_running=False)
+        return await start_jobs(tx, rows, now, self.budgets, {r.task.id: r.task for r in runs}, mark_running=False)

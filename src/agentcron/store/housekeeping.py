@@ -3,11 +3,14 @@ tasks. Each method is one bounded batch in its own transaction; the janitor repe
 
 from __future__ import annotations
 
+from agentcron.budget_periods import day_key, local_date
 from agentcron.domain import Outcome
 from agentcron.store.db import Database
 from agentcron.store.firing import HOUR_MS
 from agentcron.store.settle import delete_task_rows, settle_tasks
 
+#: days of token usage kept (a month-long budget period reads at most 31)
+TOKEN_DAYS_KEPT = 40
 WORKER_LOST = "Worker lost: the execution's lease expired without a heartbeat, so the run was ended"
 
 
@@ -58,9 +61,12 @@ class HousekeepingStore:
         return int(rows[0][0]), int(rows[0][1])
 
     async def prune_usage(self, now: int) -> int:
-        """Drop hourly usage counters older than two days."""
+        """Drop hourly usage counters older than two days, and daily token counters older than any budget
+        period still reads (a month: the dates of the last 40 days are kept, whatever the zone)."""
         async with self.db.tx(write=True) as tx:
-            return await tx.execute("DELETE FROM account_usage WHERE hour < $1", now // HOUR_MS - 48)
+            n = await tx.execute("DELETE FROM account_usage WHERE hour < $1", now // HOUR_MS - 48)
+            oldest = day_key(local_date(now - TOKEN_DAYS_KEPT * 86_400_000, None))
+            return n + await tx.execute("DELETE FROM token_usage WHERE day < $1", oldest)
 
     async def expire_tasks(self, now: int, batch: int = 1000) -> int:
         """Delete up to ``batch`` tasks past their ``expiresAt`` that are not running; returns how many."""

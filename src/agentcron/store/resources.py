@@ -223,6 +223,7 @@ TASK = Resource(
         _f("pausedAt", "paused_at"),
         _f("pauseReason", "pause_reason"),
         _f("pausedUntil", "paused_until"),
+        _f("tokenBudget", "token_budget", "json"),
     )
     + _COMMON_TAIL,
     visible=" AND deleted_at IS NULL",

@@ -28,6 +28,7 @@ from agentcron.domain import (
     SkipReason,
     TaskConfig,
 )
+from agentcron.store.budgets import parse_budget
 from agentcron.store.db import Row
 
 log = logging.getLogger("agentcron.store")
@@ -98,6 +99,7 @@ def task_config(row: Row) -> TaskConfig:
         row["max_calls"],
         _policy(_OVERLAP, row, "overlap_policy", OverlapPolicy.SKIP),
         _policy(_MISFIRE, row, "misfire_policy", MisfirePolicy.COALESCE),
+        None if row["token_budget"] is None else parse_budget(row["token_budget"]),
     )
 
 

@@ -12,6 +12,7 @@ from dataclasses import replace
 
 from agentcron import ids
 from agentcron.domain import Finished, Job, TaskConfig
+from agentcron.store.budgets import TokenBudgets
 from agentcron.store.db import Database, Row, Tx
 from agentcron.store.rows import (
     CONVERSATION_COLUMNS,
@@ -27,12 +28,17 @@ from agentcron.store.settle import settle_tasks
 
 
 async def start_jobs(
-    tx: Tx, started: Sequence[Row], now: int, known: Mapping[str, TaskConfig] | None = None, mark_running: bool = True
+    tx: Tx,
+    started: Sequence[Row],
+    now: int,
+    budgets: TokenBudgets,
+    known: Mapping[str, TaskConfig] | None = None,
+    mark_running: bool = True,
 ) -> list[Job]:
     """Executions just moved to running (rows with id, attempt, task_id, account_id, conversation_id, kind,
     scheduled_for): mark their tasks running, create their conversations, and return the jobs (task and bot
-    configuration as of now: later edits apply to later runs). ``known``: task configurations read in this
-    transaction."""
+    configuration, and the token budgets with their usage, as of now: later edits apply to later runs).
+    ``known``: task configurations read in this transaction."""
     if not started:
         return []
     task_ids = sorted({c["task_id"] for c in started})
@@ -54,6 +60,7 @@ async def start_jobs(
         if bot_ids
         else {}
     )
+    allowances = await budgets.allowances(tx, tasks.values(), now)
     jobs: list[Job] = []
     conversations = []
     for c in started:
@@ -70,6 +77,7 @@ async def start_jobs(
                 bot,
                 c["kind"],
                 c["scheduled_for"],
+                allowances.get(task.id, ()),
             )
         )
     await tx.insert_rows("conversations", [c for c, _ in CONVERSATION_COLUMNS], conversations)
@@ -79,8 +87,9 @@ async def start_jobs(
 class RunStore:
     """Claims, lease renewals, fenced outcomes and hand-backs over one `Database`."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, budgets: TokenBudgets) -> None:
         self.db = db
+        self.budgets = budgets
 
     async def claim(self, worker_id: str, now: int, lease_ms: int, limit: int) -> list[Job]:
         """Move up to ``limit`` queued executions to running under a lease held by ``worker_id``.
@@ -128,7 +137,7 @@ class RunStore:
                 now,
                 *args,
             )
-            return await start_jobs(tx, claimed, now)
+            return await start_jobs(tx, claimed, now, self.budgets)
 
     async def heartbeat(self, leases: Sequence[tuple[str, int]], now: int, lease_ms: int) -> set[str]:
         """Renew the leases of ``(execution id, attempt)`` pairs; return the ids that are no longer ours
@@ -197,6 +206,7 @@ class RunStore:
             await tx.insert_rows("messages", [c for c, _ in MESSAGE_COLUMNS], message_rows(recorded, now))
             last = {r.task_id: r for r in recorded}
             await settle_tasks(tx, [(t, str(r.outcome)) for t, r in last.items()], now)
+            await self.budgets.record(tx, recorded, now)
         return recorded
 
     async def keep_canceled(self, partial: Finished, now: int) -> bool:
@@ -221,6 +231,7 @@ class RunStore:
                 return False
             kept = replace(partial, conversation_id=row["conversation_id"])
             await tx.insert_rows("messages", [c for c, _ in MESSAGE_COLUMNS], message_rows([kept], now))
+            await self.budgets.record(tx, [kept], now)
         return True
 
     async def canceled(self, execution_id: str, attempt: int) -> Row | None:

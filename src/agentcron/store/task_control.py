@@ -35,9 +35,13 @@ class TaskControl:
 
     async def trigger(self, account_id: str, task_id: str, now: int, concurrent_cap: int, daily_cap: int) -> PlannedRun:
         """Queue an additional execution of the task now. Raises 404, or 429 ``LIMITS_REACHED`` when the
-        account is at a cap (0: no cap)."""
+        task's token budget or the account's daily token cap is used up for the period (the message is the
+        budget's sentence), or the account is at an execution cap (0: no cap)."""
         async with self.db.tx(write=True) as tx:
             task = task_config(await self._task(tx, account_id, task_id))
+            for budget in (await self.firing.budgets.allowances(tx, [task], now)).get(task.id, ()):
+                if budget.reached():
+                    raise limits_reached(budget.sentence())
             usage = (await self.firing.account_usage(tx, [account_id], now, concurrent_cap, daily_cap))[account_id]
             limit = limit_reached(usage, concurrent_cap, daily_cap)
             if limit is not None:
