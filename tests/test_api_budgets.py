@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -60,9 +61,16 @@ def test_token_budget_is_written_and_answered_with_its_usage(c: httpx.Client) ->
     assert (t["tokensUsed"], t["budgetResetsAt"]) == (0, _next_midnight("America/New_York"))
     (listed,) = [x for x in c.get(f"{API}/task/list").json()["items"] if x["id"] == tid]
     assert (listed["tokenBudget"], listed["tokensUsed"]) == ({"limit": 5000, "period": "day"}, 0)
-    plain = new_task(c)
+    plain = new_task(c, meta={"tokenBudget": None})
     p = c.get(f"{API}/task/{plain}/fetch").json()
     assert (p["tokenBudget"], p["tokensUsed"], p["budgetResetsAt"]) == (None, None, None)
+    # a list page (written by the database) answers the same objects, fields in the same order, in every format
+    listed = {x["id"]: x for x in c.get(f"{API}/task/list").json()["items"]}
+    assert list(listed[plain].items()) == list(p.items())
+    fetched = c.get(f"{API}/task/{tid}/fetch").json()
+    assert list(listed[tid].items()) == list(fetched.items())
+    lines = c.get(f"{API}/task/list", headers={"accept": "application/jsonl"}).text.splitlines()
+    assert {"type": "item", "data": fetched} in [json.loads(line) for line in lines]
     # an update replaces it; null removes it
     assert c.post(f"{API}/task/{tid}/update", json={"tokenBudget": {"limit": 9, "period": "month"}}).status_code == 200
     assert c.get(f"{API}/task/{tid}/fetch").json()["tokenBudget"] == {"limit": 9, "period": "month"}

@@ -39,6 +39,8 @@ Answer = Callable[[AppContext, dict[str, Any]], dict[str, Any]]
 OnDelete = Callable[[AppContext, Tx, str, Row], Awaitable[bool]]
 #: enrich(ctx, wire items): adds computed fields to fetched and listed items in place (one call per page)
 Enrich = Callable[[AppContext, list[dict[str, Any]]], Awaitable[None]]
+#: enrich_json(ctx, items as JSON texts) -> the same with the computed fields (pages the database wrote)
+EnrichJson = Callable[[AppContext, list[str]], Awaitable[list[str]]]
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,8 @@ class ResourceApi:
     #: defaults for create, by column
     defaults: dict[str, Any] = field(default_factory=dict)
     enrich: Enrich | None = None
+    #: `enrich` for a page of items the database wrote as JSON (required with `enrich`)
+    enrich_json: EnrichJson | None = None
 
 
 def columns_from(api: ResourceApi, fields: dict[str, Any], existing: Row | None) -> dict[str, Any]:
@@ -125,6 +129,8 @@ def routes(api: ResourceApi, prefix: str = "/api/v1") -> list[HTTPRouteHandler]:
             page = await ctx.store.list_page_json(res, account_id, query)
             if page is not None:
                 items, last = page
+                if api.enrich_json is not None:
+                    items = await api.enrich_json(ctx, items)
                 return json_page(items, last or request.query_params.get("cursor") or "")
 
         async def fetch(q: ListQuery) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from litestar import Request, Response, get
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath
@@ -88,6 +89,25 @@ async def token_usage(ctx: AppContext, items: list[dict[str, Any]]) -> None:
     await ctx.store.budgets.task_usage(items, ctx.clock.now_ms())
 
 
+#: a task without a budget, as the database writes its JSON (``tokenBudget`` comes just before ``meta``)
+_NO_BUDGET = '"tokenBudget":null,"meta":'
+_NO_USAGE = ',"tokensUsed":null,"budgetResetsAt":null}'
+
+
+async def token_usage_json(ctx: AppContext, texts: list[str]) -> list[str]:
+    """`token_usage` for a page the database wrote as JSON: the rows of tasks without a budget get their two
+    nulls spliced in as text (no decoding: the hot path of task/list); the others are decoded, computed
+    with one query, and written again."""
+    out = [t[:-1] + _NO_USAGE if _NO_BUDGET in t else t for t in texts]
+    budgeted = [i for i, t in enumerate(texts) if _NO_BUDGET not in t]
+    if budgeted:
+        items = [msgspec.json.decode(texts[i]) for i in budgeted]
+        await token_usage(ctx, items)
+        for i, item in zip(budgeted, items, strict=True):
+            out[i] = msgspec.json.encode(item).decode()
+    return out
+
+
 def _rescheduled(ctx: AppContext, task_id: str, columns: dict[str, Any]) -> None:
     if "next_run_at" in columns:
         ctx.signals.emit(ScheduleChanged(task_id))
@@ -104,6 +124,7 @@ TASKS = ResourceApi(
     answer=_warnings,
     json_fields=frozenset({"meta", "tokenBudget"}),
     enrich=token_usage,
+    enrich_json=token_usage_json,
 )
 
 
