@@ -182,7 +182,7 @@ def test_every_enum_typed_field_lists_its_values() -> None:
         ("TaskExecution", "status"): [s.value for s in ExecStatus],
         ("TaskExecution", "outcome"): [o.value for o in Outcome],
         ("TaskExecution", "trigger"): [k.value for k in RunKind],
-        ("TaskExecution", "reason"): [*(r.value for r in SkipReason), None],
+        ("TaskExecution", "reason"): [*(r.value for r in SkipReason), "superseded", None],
         ("Bot", "visibility"): ["private", "protected", "public", None],
         ("TaskWrite", "overlapPolicy"): [p.value for p in OverlapPolicy],
         ("TaskWrite", "misfirePolicy"): [p.value for p in MisfirePolicy],

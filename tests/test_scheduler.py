@@ -369,7 +369,7 @@ async def test_direct_dispatch_hands_due_runs_to_a_local_worker_keeping_runs_ser
     t = await task(store, acc, tid)
     assert t is not None and t["status"] == "running" and t["nextRunAt"] == ms("2026-06-01T10:45:00Z")
     ex = sorted(await executions(store, acc, tid), key=lambda e: e["scheduledFor"])
-    assert [(e["status"], e["attempt"]) for e in ex] == [("running", 1), ("idle", 0)]
+    assert [(e["status"], e["attempt"]) for e in ex] == [("running", 1), ("idle", 1)]  # (attempt: the try)
     assert await runs.claim("w2", clock.now_ms(), 30_000, 10) == []  # serial: nothing claimable yet
     worker.cancel_local(list(worker.running))
 

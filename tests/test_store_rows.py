@@ -162,7 +162,7 @@ def _named(row: tuple[Any, ...]) -> dict[str, Any]:
 
 
 def test_execution_row_of_a_queued_run() -> None:
-    run = PlannedRun(_task(), RunKind.SCHEDULE, NOW - 500, missed_count=2)
+    run = PlannedRun(_task(), RunKind.CATCHUP, NOW - 500, missed_count=2, missed_since=NOW - 1500)
     r = _named(execution_row(run, NOW))
     assert run.execution_id and r["id"] == run.execution_id and ids.id_time(run.execution_id) == NOW
     assert r == {
@@ -174,11 +174,12 @@ def test_execution_row_of_a_queued_run() -> None:
         "status": "idle",
         "outcome": "pending",
         "state": "queued",
-        "kind": "schedule",
+        "kind": "catchup",
         "reason": None,
         "summary": None,
         "scheduled_for": NOW - 500,
         "missed_count": 2,
+        "missed_since": NOW - 1500,
         "completed_at": None,
         "created_at": NOW,
         "updated_at": NOW,

@@ -6,6 +6,8 @@ State machine of an execution (``state``; the wire ``status``/``outcome`` in bra
 
     queued [idle/pending] --claim--> running [running/pending] --finish--> done [idle/success|failure]
     queued|running --cancel--> done [canceled/failure]
+    done [failure] --retryPolicy--> a new execution (trigger retry): waiting [idle/pending] --not_before--> queued
+    waiting --cancel / next slot fires--> done [canceled/failure] (reason ``superseded`` for the slot)
     running --lease lapses--> done [idle/failure, "Worker lost"]      (reaper)
     running --graceful shutdown--> queued (lease released; another worker resumes it)
     (skipped slots are born done [canceled/failure] with a ``reason``)
@@ -25,6 +27,8 @@ class ExecState(StrEnum):
     """Where an execution is in its life (column ``state``; not on the wire)."""
 
     QUEUED = "queued"
+    #: a retry waiting for its ``not_before`` (the scheduler queues it then)
+    WAITING = "waiting"
     RUNNING = "running"
     DONE = "done"
 
@@ -50,6 +54,7 @@ class RunKind(StrEnum):
     CATCHUP = "catchup"
     TRIGGER = "trigger"
     BACKFILL = "backfill"
+    RETRY = "retry"
     SKIP = "skip"
 
 
@@ -159,6 +164,8 @@ class TaskConfig:
     overlap_policy: OverlapPolicy = OverlapPolicy.SKIP
     misfire_policy: MisfirePolicy = MisfirePolicy.COALESCE
     token_budget: TokenBudget | None = None
+    #: the retry policy's ``maxAttempts`` (None: no retries)
+    max_attempts: int | None = None
 
     @property
     def instruction(self) -> str:
@@ -201,6 +208,13 @@ class Job:
     scheduled_for: int | None = None
     #: the token budgets this run counts against (the task's, the account's), as of its claim
     allowances: tuple[Allowance, ...] = ()
+    #: which run of its slot this is (1; 2, 3, ... for retries)
+    try_number: int = 1
+    #: a retry: the summary of the attempt before it
+    previous_error: str | None = None
+    #: a catch-up run: the slots it stands for that were missed, and the first of them (epoch ms)
+    missed_count: int = 0
+    missed_since: int | None = None
 
     @property
     def deadline(self) -> Deadline:
@@ -208,11 +222,39 @@ class Job:
 
     @property
     def instruction(self) -> str:
-        """The task's instruction; a backfill run is also told which slot it stands for."""
+        """The task's instruction, with what the run needs to know about why it runs: a backfill run is
+        told which slot it stands for, a catch-up run how many runs were missed and since when, a retry
+        which attempt it is and how the previous one failed."""
+        notes = []
         if self.kind == RunKind.BACKFILL and self.scheduled_for is not None:
-            slot = datetime.fromtimestamp(self.scheduled_for / 1000, UTC).isoformat(timespec="seconds")
-            return f"{self.task.instruction}\n\nThis is a backfill run for the slot of {slot.replace('+00:00', 'Z')}."
-        return self.task.instruction
+            notes.append(f"This is a backfill run for the slot of {_iso(self.scheduled_for)}.")
+        elif self.kind == RunKind.CATCHUP and self.scheduled_for is not None:
+            if self.missed_count > 0:
+                since = self.missed_since if self.missed_since is not None else self.scheduled_for
+                notes.append(
+                    f"This is a catch-up run: the service was not running, and {self.missed_count} scheduled "
+                    f"run{'s' if self.missed_count != 1 else ''} since {_iso(since)} did not happen. This run "
+                    f"stands for them and for the slot of {_iso(self.scheduled_for)}."
+                )
+            else:
+                notes.append(f"This run is late: it was due at {_iso(self.scheduled_for)}.")
+        if self.try_number > 1:
+            of = f" of {self.task.max_attempts}" if self.task.max_attempts else ""
+            error = (self.previous_error or "").strip() or "(no summary)"
+            if len(error) > PREVIOUS_ERROR_CHARS:
+                error = error[:PREVIOUS_ERROR_CHARS] + "…"
+            notes.append(f"This is attempt {self.try_number}{of}: the previous attempt failed: {error}")
+        if not notes:
+            return self.task.instruction
+        return "\n\n".join([self.task.instruction, *notes])
+
+
+#: how much of the previous attempt's summary a retry's instruction quotes
+PREVIOUS_ERROR_CHARS = 1000
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 @dataclass(slots=True)
@@ -226,6 +268,10 @@ class RunResult:
     input_tokens: int = 0
     output_tokens: int = 0
     model_requests: int = 0
+    #: a failure's code (``MODEL_ERROR``, ``TOOL_ERROR``, ...: `agentcron.retries` decides which are retried)
+    error_code: str | None = None
+    #: the vendor's Retry-After of a model error (ms)
+    retry_after_ms: int | None = None
 
 
 class RunInterrupted(asyncio.CancelledError):
@@ -255,6 +301,13 @@ class Finished:
     messages: Sequence[tuple[str, str]] = ()
     account_id: str = ""
     conversation_id: str | None = None
+    #: a failure's code and the vendor's Retry-After (see `RunResult`)
+    error_code: str | None = None
+    retry_after_ms: int | None = None
+    #: set by the store when it recorded the outcome: the retry it scheduled (when it may start, epoch ms),
+    #: and the pause reason when this failure paused the task (``pauseAfterFailures``)
+    retry_at: int | None = None
+    paused: str | None = None
 
     @staticmethod
     def of(job: Job, result: RunResult) -> Finished:
@@ -270,6 +323,8 @@ class Finished:
             messages=result.messages,
             account_id=job.account_id,
             conversation_id=job.conversation_id,
+            error_code=result.error_code,
+            retry_after_ms=result.retry_after_ms,
         )
 
 
@@ -286,6 +341,8 @@ class PlannedRun:
     reason: SkipReason | None = None
     summary: str | None = None
     execution_id: str = ""
+    #: a catch-up run: the first slot it stands for
+    missed_since: int | None = None
 
     @property
     def skipped(self) -> bool:

@@ -8,7 +8,7 @@ import logging
 
 from agentcron.clock import Clock
 from agentcron.config import Settings
-from agentcron.signals import RunsReaped, Signals
+from agentcron.signals import RunsReaped, Signals, settled
 from agentcron.store.housekeeping import HousekeepingStore
 
 log = logging.getLogger("agentcron.janitor")
@@ -28,9 +28,10 @@ class Janitor:
     async def reap_once(self, now: int) -> list[str]:
         """Reap runs whose lease lapsed; returns their execution ids."""
         reaped = await self.store.reap(now)
-        ids = [e for e, _ in reaped]
+        ids = [r.execution_id for r in reaped]
         if reaped:
-            self.signals.emit(RunsReaped(ids, [t for _, t in reaped]))
+            self.signals.emit(RunsReaped(ids, [r.task_id for r in reaped]))
+            settled(self.signals, reaped)
         return ids
 
     async def prune_once(self, now: int) -> int:

@@ -68,7 +68,8 @@ def plan_slots(due: DueTask, now: int, misfire_grace_ms: int, misfire_window_ms:
         )
         return SlotPlan([skip], nxt, missed + 1)
     kind = RunKind.CATCHUP if missed or late else RunKind.SCHEDULE
-    return SlotPlan([PlannedRun(task, kind, slots[-1], missed_count=missed)], nxt, missed)
+    since = slots[0] if missed else None
+    return SlotPlan([PlannedRun(task, kind, slots[-1], missed_count=missed, missed_since=since)], nxt, missed)
 
 
 class Overlap(Enum):

@@ -32,7 +32,14 @@ from agentcron.policy import (
     plan_slots,
     skipped,
 )
-from agentcron.signals import ExecutionsCanceled, ExecutionsQueued, Signals, SlotsSkipped, TasksResumed
+from agentcron.signals import (
+    ExecutionsCanceled,
+    ExecutionsQueued,
+    Signals,
+    SlotsSkipped,
+    TaskPaused,
+    TasksResumed,
+)
 from agentcron.store.base import Store
 from agentcron.store.settle import cancel_runs
 
@@ -129,6 +136,12 @@ class Scheduler:
             if not due:
                 return result
             result.tasks = len(due)
+            # Retries of these tasks still waiting are dropped: their next slot fires now. A task paused by
+            # the failed slots this makes fires nothing.
+            superseded = await firing.supersede_retries(tx, [d.task.id for d in due], now)
+            paused = superseded.paused
+            if paused:
+                due = [d for d in due if d.task.id not in paused]
             accounts = sorted({d.task.account_id for d in due})
             active = await firing.active_by_task(tx, [d.task.id for d in due])
             budgets = await self.store.budgets.allowances(tx, [d.task for d in due], now)
@@ -195,6 +208,8 @@ class Scheduler:
         skips = [r for r in queued if r.skipped]
         result.skipped = len(skips)
         result.fired = len(runs) - result.skipped
+        for task_id, reason in paused.items():
+            self.signals.emit(TaskPaused(task_id, None, reason))
         if canceled:
             self.signals.emit(ExecutionsCanceled(canceled))
         if skips:
@@ -203,11 +218,29 @@ class Scheduler:
             self.signals.emit(ExecutionsQueued([r for r in queued if not r.skipped]))
         return result
 
+    async def queue_retries(self, now: int) -> list[PlannedRun]:
+        """Queue the retries whose time has come (`ExecutionsQueued` wakes the local worker); returns them."""
+        queued: list[PlannedRun] = []
+        while True:
+            batch = await self.firing.queue_retries(now, self.settings.scheduler_batch)
+            queued += batch
+            if len(batch) < self.settings.scheduler_batch:
+                break
+        if queued:
+            self.signals.emit(ExecutionsQueued(queued))
+        return queued
+
     async def run_until_idle(self, now: int) -> TickResult:
-        """Tick until nothing is due at ``now`` (tests, and the loop's inner drain).
+        """Tick until nothing is due at ``now`` (tests, and the loop's inner drain), then queue the retries
+        due (after the ticks: a slot firing now supersedes its task's retries instead).
 
         `Settings.concurrent_ticks` ticks run at once, each on its own connection: locked rows are skipped,
         so they take disjoint batches, and the database works on one while this process prepares the other."""
+        result = await self._drain_all(now)
+        await self.queue_retries(now)
+        return result
+
+    async def _drain_all(self, now: int) -> TickResult:
         if self.concurrent_ticks == 1:
             return await self._drain(now)
         total = TickResult()

@@ -103,6 +103,8 @@ class TaskPaused:
 
     task_id: str
     until: int | None
+    #: why (the pause's reason; ``"Paused after N consecutive failures"`` for an automatic pause)
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +112,17 @@ class TasksResumed:
     """Paused tasks were resumed, by hand or because their ``pausedUntil`` came."""
 
     task_ids: Sequence[str]
+
+
+def settled(signals: Signals, results: Sequence[Finished]) -> None:
+    """What recording these outcomes did besides (`Finished.retry_at`, `Finished.paused`): a retry
+    scheduled wakes the scheduler (`ScheduleChanged`), a task paused after its failures is announced
+    (`TaskPaused`). Emitted by whoever recorded them (the outcome writer, the reaper)."""
+    for r in results:
+        if r.retry_at is not None:
+            signals.emit(ScheduleChanged(r.task_id))
+        if r.paused is not None:
+            signals.emit(TaskPaused(r.task_id, None, r.paused))
 
 
 S = TypeVar("S")

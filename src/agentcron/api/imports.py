@@ -62,6 +62,8 @@ MEDIA_TYPES = {
 }
 #: fields of a row that are not written as sent (restored by hand, or only read to order the new ids)
 NOT_WRITTEN = frozenset(set(TaskImport.__struct_fields__) - set(TaskWrite.__struct_fields__))
+#: CSV columns holding a JSON object (export writes them as JSON text; ``meta`` is YAML)
+JSON_CELLS = ("retryPolicy",)
 #: JSONL event lines that carry no task (an export emits none of them; other servers' streams may)
 SKIPPED_EVENTS = frozenset({"result", "nop", "ping"})
 NUL_MESSAGE = "Invalid request body: strings must not contain NUL (\\u0000)"
@@ -225,10 +227,23 @@ def decode_csv_row(header: list[str], cells: list[str]) -> TaskImport:
             fields["tokenBudget"] = msgspec.json.decode(budget)
         except msgspec.DecodeError:
             raise _BadRow('Invalid tokenBudget: not JSON such as {"limit": 100000, "period": "day"}') from None
+    for name in JSON_CELLS:
+        if fields.get(name) is not None:
+            fields[name] = json_cell(name, fields[name])
     try:
         return msgspec.convert(fields, TaskImport, strict=False)  # (meta_of checked the only free JSON)
     except msgspec.ValidationError as e:
         raise _BadRow(f"Invalid request body: {e}") from None
+
+
+def json_cell(name: str, text: str) -> Any:
+    """A CSV cell holding a JSON object as export writes it (``retryPolicy``). Raises `_BadRow`."""
+    try:
+        return msgspec.json.decode(text)
+    except msgspec.DecodeError as e:
+        raise _BadRow(f"Invalid {name}: not JSON ({e})") from None
+    except RecursionError:
+        raise _BadRow(too_deep(name)) from None
 
 
 def meta_of(text: str) -> Any:

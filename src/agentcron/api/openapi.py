@@ -46,10 +46,16 @@ _KIND_SCHEMA = {
 }
 
 
+#: JSON fields of responses with a schema of their own (a request Struct's)
+_JSON_REFS = {"retryPolicy": "RetryPolicy"}
+
+
 def _resource_schema(res: Resource) -> dict[str, Any]:
     props: dict[str, Any] = {}
     for f in res.fields:
-        if f.kind in _KIND_SCHEMA:
+        if f.wire in _JSON_REFS:
+            props[f.wire] = {"anyOf": [{"$ref": f"#/components/schemas/{_JSON_REFS[f.wire]}"}, {"type": "null"}]}
+        elif f.kind in _KIND_SCHEMA:
             props[f.wire] = _KIND_SCHEMA[f.kind]
         elif f.wire.endswith("At") or f.wire in ("sessionDuration", "maxTime", "scheduledFor", "pausedUntil"):
             epoch = f.wire.endswith("At") or f.wire in ("scheduledFor", "pausedUntil")
@@ -64,6 +70,8 @@ def _resource_schema(res: Resource) -> dict[str, Any]:
             "inputTokens",
             "outputTokens",
             "modelRequests",
+            "pauseAfterFailures",
+            "consecutiveFailures",
         ):
             props[f.wire] = {"type": ["integer", "null"]}
         else:

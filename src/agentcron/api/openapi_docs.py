@@ -15,6 +15,7 @@ from agentcron.api.schemas import BotWrite, ConversationMessage
 from agentcron.domain import ExecStatus, MisfirePolicy, Outcome, OverlapPolicy, RunKind, SkipReason
 from agentcron.engine import ability_config as ac
 from agentcron.errors import CODES
+from agentcron.retries import SUPERSEDED
 from agentcron.store.resources import TASK_EXPORT_OMIT
 
 TAGS = [
@@ -411,6 +412,15 @@ _TASK_FIELDS = {
         "<limit> tokens this <period>`), later slots of the period are skipped (reason `budget`), and triggers "
         "answer 429 `LIMITS_REACHED`."
     ),
+    "retryPolicy": (
+        "Extension: how a failed run is retried (null: never, the default). A model error, tool error, "
+        "reported failure or lost worker is retried as a new execution (`trigger: retry`) after an exponential "
+        "delay with full jitter (a vendor's longer Retry-After wins); cancels, limit and budget stops never."
+    ),
+    "pauseAfterFailures": (
+        "Extension: pause the task after this many consecutive failed slots (a slot counts once, after its "
+        'last attempt), with reason "Paused after N consecutive failures". Null: never.'
+    ),
 }
 _STATE_FIELDS = {
     "status": "`running` while one of the task's executions runs, else `idle`.",
@@ -423,6 +433,7 @@ _STATE_FIELDS = {
     "pausedUntil": "Extension: epoch ms the pause ends by itself (null: until resumed).",
     "tokensUsed": "Extension, computed: tokens the task's executions used this budget period (null: no budget).",
     "budgetResetsAt": "Extension, computed: epoch ms the budget period ends (null: no budget).",
+    "consecutiveFailures": "Extension: failed slots in a row (after their last attempt); a success resets it.",
 }
 #: (``maxCalls`` is taken, not answered)
 _ANSWERED_TASK_FIELDS = {k: v for k, v in _TASK_FIELDS.items() if k != "maxCalls"}
@@ -432,12 +443,15 @@ _EXECUTION_FIELDS = {
     "summary": "What the run did, or why it failed (the limit, the error).",
     "conversationId": "The run's conversation: instruction, tool activity and summary.",
     "trigger": "Extension: why it exists: a scheduled slot, a catch-up after downtime, a manual trigger, a "
-    "backfill, or a `skip`ped slot.",
-    "reason": "Extension: why a slot was skipped (null: not skipped).",
+    "backfill, a `retry` of a failed run, or a `skip`ped slot.",
+    "reason": "Extension: why a slot was skipped, or `superseded` for a retry dropped because the task's next "
+    "slot fired first (null: neither).",
     "scheduledFor": "Extension: the slot, epoch ms (null: a manual trigger).",
     "missedCount": "Extension: slots a catch-up run covers.",
     "startedAt": "Extension: epoch ms a worker started it.",
-    "attempt": "Extension: 1, then + 1 each time the run is handed back to the queue (shutdown).",
+    "attempt": "Extension: which run of its slot this is: 1, then 2, 3, ... for retries.",
+    "retryOf": "Extension: a retry's first execution of the chain (null: a first attempt).",
+    "resumeAt": "When a retry waiting for its delay may start (ISO date; null: not waiting).",
     "inputTokens": "Extension: model input tokens used.",
     "outputTokens": "Extension: model output tokens used.",
     "modelRequests": "Extension: model requests made.",
@@ -471,6 +485,12 @@ FIELD_DOCS: dict[str, dict[str, str]] = {
     "Task": {**_ANSWERED_TASK_FIELDS, **_STATE_FIELDS},
     "TaskExport": {k: v for k, v in _ANSWERED_TASK_FIELDS.items() if k not in TASK_EXPORT_OMIT},
     "TaskExecution": _EXECUTION_FIELDS,
+    "RetryPolicy": {
+        "maxAttempts": "Runs per slot at most, the first included (2-10).",
+        "initialDelayMs": "The delay before the first retry is drawn from [0, this] (at least 1 s).",
+        "maxDelayMs": "The delays grow by `multiplier` up to this (at least `initialDelayMs`).",
+        "multiplier": "How much the delay bound grows per attempt (1-10).",
+    },
     "Bot": _RESPONSE_BOT_FIELDS,
 }
 
@@ -498,7 +518,7 @@ RESPONSE_ENUMS: dict[str, dict[str, list[str | None]]] = {
         "status": [s.value for s in ExecStatus],
         "outcome": [o.value for o in Outcome],
         "trigger": [k.value for k in RunKind],
-        "reason": [*(r.value for r in SkipReason), None],
+        "reason": [*(r.value for r in SkipReason), SUPERSEDED, None],
     },
     "bot": {"visibility": [*_literal(BotWrite, "visibility"), None]},
     "message": {"type": _literal(ConversationMessage, "type")},

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from agentcron import retries
 from agentcron.api.wire import MAX_DEPTH
 from agentcron.engine.ability_config import ABILITY_TYPES
 
@@ -55,6 +56,22 @@ class TokenBudgetBody(msgspec.Struct, forbid_unknown_fields=True):
     period: Literal["day", "week", "month"]
 
 
+_DelayMs = Annotated[int, Meta(ge=retries.MIN_DELAY_MS, le=retries.MAX_DELAY_LIMIT_MS)]
+
+
+class RetryPolicy(msgspec.Struct, forbid_unknown_fields=True):
+    """How a failed run is retried (extension): up to ``maxAttempts`` runs per slot (the first included),
+    after an exponential delay with full jitter (``maxDelayMs`` at least ``initialDelayMs``)."""
+
+    maxAttempts: Annotated[int, Meta(ge=retries.MIN_ATTEMPTS, le=retries.MAX_ATTEMPTS)]
+    initialDelayMs: _DelayMs = retries.DEFAULT_INITIAL_DELAY_MS
+    maxDelayMs: _DelayMs = retries.DEFAULT_MAX_DELAY_MS
+    multiplier: Annotated[float, Meta(ge=1, le=retries.MAX_MULTIPLIER)] = retries.DEFAULT_MULTIPLIER
+
+    def policy(self) -> retries.RetryPolicy:
+        return retries.RetryPolicy(self.maxAttempts, self.initialDelayMs, self.maxDelayMs, self.multiplier)
+
+
 class TaskWrite(_Body):
     name: Name | None | UnsetType = UNSET
     description: Str | None | UnsetType = UNSET
@@ -73,12 +90,14 @@ class TaskWrite(_Body):
     overlapPolicy: Literal["skip", "queue", "allow", "cancelPrevious"] | UnsetType = UNSET
     misfirePolicy: Literal["coalesce", "skip", "all"] | UnsetType = UNSET
     tokenBudget: TokenBudgetBody | None | UnsetType = UNSET
+    retryPolicy: RetryPolicy | None | UnsetType = UNSET
+    pauseAfterFailures: Annotated[int, Meta(ge=1, le=100)] | None | UnsetType = UNSET
 
 
 class TaskImport(TaskWrite):
     """One row of ``task/import`` (extension): the fields of `TaskWrite` plus those ``task/export`` (and
     ``task/list``) write besides them. The pause fields are restored; ``id`` and ``createdAt`` only order
-    the new tasks; ``updatedAt`` and the run state (``status`` to ``budgetResetsAt``) are ignored."""
+    the new tasks; ``updatedAt`` and the run state (``status`` to ``consecutiveFailures``) are ignored."""
 
     id: Id | None | UnsetType = UNSET
     createdAt: Ms | None | UnsetType = UNSET
@@ -93,6 +112,7 @@ class TaskImport(TaskWrite):
     missedCount: Annotated[int, Meta(ge=0, le=MAX_INT32)] | None | UnsetType = UNSET
     tokensUsed: Annotated[int, Meta(ge=0)] | None | UnsetType = UNSET
     budgetResetsAt: Ms | None | UnsetType = UNSET
+    consecutiveFailures: Annotated[int, Meta(ge=0, le=MAX_INT32)] | None | UnsetType = UNSET
 
 
 class Ability(msgspec.Struct, forbid_unknown_fields=True):

@@ -16,7 +16,7 @@ from agentcron.api.context import AppContext, authed
 from agentcron.api.crud import ResourceApi, check_bot_contact, routes
 from agentcron.api.imports import task_import_route
 from agentcron.api.paging import parse_list_query, respond_list
-from agentcron.api.schemas import TaskWrite
+from agentcron.api.schemas import RetryPolicy, TaskWrite
 from agentcron.api.wire import negotiate
 from agentcron.errors import ApiError, not_found
 from agentcron.schedule import ScheduleError
@@ -25,7 +25,7 @@ from agentcron.signals import ScheduleChanged
 from agentcron.slots import next_slot
 from agentcron.store.base import ListQuery
 from agentcron.store.db import Row, Tx
-from agentcron.store.resources import CONTACT, TASK, TASK_EXPORT_OMIT
+from agentcron.store.resources import CONTACT, TASK, TASK_EXPORT_OMIT, json_in
 
 TASK_PRESENCE = {"paused": "paused_at"}
 TASK_FILTERS = {
@@ -44,9 +44,16 @@ async def prepare_task(
     Raises `ApiError` 404 for a bot/contact this account does not have, 400 ``Invalid schedule: ...`` /
     ``Invalid timezone: ...`` for a schedule or timezone that cannot be evaluated. ``nextRunAt`` is
     recomputed from ``now`` whenever the schedule or the timezone is written (null when no future slot).
+    400 ``Invalid retryPolicy: ...`` for a policy whose ``maxDelayMs`` is below its ``initialDelayMs``.
     """
     await check_bot_contact(ctx, tx, account_id, fields)
     out: dict[str, Any] = {}
+    retry = fields.get("retryPolicy")
+    if isinstance(retry, RetryPolicy):
+        problem = retry.policy().problem()
+        if problem is not None:
+            raise ApiError(400, problem)
+        out["retry_policy"] = json_in(retry.policy().to_wire())  # (every field, as the API answers it)
     if fields.get("maxIterations") == 0:
         out["max_iterations"] = None  # contract: 0 means null
     if "maxCalls" in fields:  # written, never answered (contract); 0 means null: the default, 10,000
@@ -122,7 +129,7 @@ TASKS = ResourceApi(
     on_delete=delete_task,
     committed=_rescheduled,
     answer=_warnings,
-    json_fields=frozenset({"meta", "tokenBudget"}),
+    json_fields=frozenset({"meta", "tokenBudget", "retryPolicy"}),
     enrich=token_usage,
     enrich_json=token_usage_json,
 )

@@ -384,7 +384,7 @@ class AgentRunner:
                     )
                 except ModelAPIError as e:
                     attempts = retrying.attempts
-                    return await self._fail(
+                    failed = await self._fail(
                         emit,
                         "MODEL_ERROR",
                         f"Model {spec.label} failed"
@@ -393,6 +393,9 @@ class AgentRunner:
                         conversation(captured),
                         state,
                     )
+                    if e.retry_after is not None:  # the vendor's Retry-After: the task's retry waits for it
+                        failed.retry_after_ms = max(0, int(float(e.retry_after) * 1000))
+                    return failed
                 except (AgentRunError, UserError) as e:
                     return await self._fail(emit, "AGENT_ERROR", f"Run failed: {e}", conversation(captured), state)
                 except Exception as e:  # e.g. an MCP server that does not start or dies mid-run
@@ -427,5 +430,8 @@ class AgentRunner:
         summary = summary[:SUMMARY_CHARS]
         await emit("error", {"code": code, "message": summary})
         if state is None:
-            return RunResult(Outcome.FAILURE, summary, messages)
-        return state.result(Outcome.FAILURE, summary, messages)
+            result = RunResult(Outcome.FAILURE, summary, messages)
+        else:
+            result = state.result(Outcome.FAILURE, summary, messages)
+        result.error_code = code  # (which failures a task's retryPolicy retries: `agentcron.retries`)
+        return result

@@ -4,15 +4,17 @@ commit together, so a crash fires each slot once or not at all."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection, Sequence
 
 from agentcron import ids
-from agentcron.domain import DueTask, ExecState, Job, PlannedRun, Usage
+from agentcron.domain import DueTask, ExecState, Job, PlannedRun, RunKind, Usage
 from agentcron.store.budgets import TokenBudgets
 from agentcron.store.db import Database, Tx
 from agentcron.store.pausing import resume_due
+from agentcron.store.retries import Superseded, next_retry_at, queue_due, supersede
 from agentcron.store.rows import EXECUTION_COLUMNS, chunks, execution_row, task_config
-from agentcron.store.runs import start_jobs
+from agentcron.store.runs import STARTED_COLUMNS, start_jobs
 
 HOUR_MS = 3_600_000
 #: a fired slot is unique per task: a second insert of the same slot is a no-op
@@ -41,13 +43,40 @@ class FiringStore:
         return await resume_due(self.db, now)
 
     async def next_due_at(self) -> int | None:
-        """The earliest ``next_run_at`` of any task, or None."""
+        """The earliest ``next_run_at`` of any task or ``not_before`` of a waiting retry, or None."""
         async with self.db.tx() as tx:
             row = await tx.fetchrow(
                 "SELECT next_run_at FROM tasks WHERE next_run_at IS NOT NULL AND deleted_at IS NULL "
                 "ORDER BY next_run_at LIMIT 1"
             )
-        return None if row is None else int(row["next_run_at"])
+            retry = await next_retry_at(tx)
+        due = [t for t in (None if row is None else int(row["next_run_at"]), retry) if t is not None]
+        return min(due) if due else None
+
+    async def supersede_retries(self, tx: Tx, task_ids: Sequence[str], now: int) -> Superseded:
+        """The tasks' next slots fire now: their retries still waiting are dropped (`retries.supersede`)."""
+        return await supersede(tx, task_ids, now)
+
+    async def queue_retries(self, now: int, limit: int) -> list[PlannedRun]:
+        """Queue up to ``limit`` retries whose ``not_before`` has come, counted in their accounts' usage;
+        returns them. Own transaction."""
+        async with self.db.tx(write=True) as tx:
+            rows = await queue_due(tx, now, limit)
+            if not rows:
+                return []
+            task_ids = sorted({r["task_id"] for r in rows})
+            tasks = {
+                t["id"]: task_config(t)
+                for t in await tx.fetch(
+                    f"SELECT * FROM tasks WHERE {tx.sql.any_of('id', 1)}", tx.sql.list_param(task_ids)
+                )
+            }
+            await self.record_usage(tx, dict(Counter(r["account_id"] for r in rows)), now)
+        return [
+            PlannedRun(tasks[r["task_id"]], RunKind.RETRY, r["scheduled_for"], execution_id=r["id"])
+            for r in rows
+            if r["task_id"] in tasks
+        ]
 
     async def active_by_task(self, tx: Tx, task_ids: Sequence[str]) -> dict[str, int]:
         """task -> number of its executions queued or running."""
@@ -135,7 +164,7 @@ class FiringStore:
         (`set_next_runs` with ``started``) in the same transaction."""
         if not runs:
             return []
-        wanted = "id, attempt, task_id, account_id, conversation_id, kind, scheduled_for"
+        wanted = ", ".join(STARTED_COLUMNS)
         rows = await tx.insert_many(
             "task_executions",
             [

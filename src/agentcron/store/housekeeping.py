@@ -3,10 +3,15 @@ tasks. Each method is one bounded batch in its own transaction; the janitor repe
 
 from __future__ import annotations
 
+import random
+
+from agentcron import retries
 from agentcron.budget_periods import day_key, local_date
-from agentcron.domain import Outcome
+from agentcron.domain import Finished, Outcome
+from agentcron.retries import Rng
 from agentcron.store.db import Database
 from agentcron.store.firing import HOUR_MS
+from agentcron.store.retries import settle_outcomes
 from agentcron.store.settle import delete_task_rows, settle_tasks
 
 #: days of token usage kept (a month-long budget period reads at most 31)
@@ -15,12 +20,15 @@ WORKER_LOST = "Worker lost: the execution's lease expired without a heartbeat, s
 
 
 class HousekeepingStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, rng: Rng | None = None) -> None:
         self.db = db
+        #: the jitter of retry delays (tests replace it)
+        self.rng: Rng = rng or random.Random()
 
-    async def reap(self, now: int, limit: int = 1000) -> list[tuple[str, str]]:
-        """End up to ``limit`` runs whose lease lapsed (their worker died) as failures; returns their
-        ``(execution id, task id)``."""
+    async def reap(self, now: int, limit: int = 1000) -> list[Finished]:
+        """End up to ``limit`` runs whose lease lapsed (their worker died) as failures (``WORKER_LOST``:
+        retried as the task's retry policy says, else counted as failed slots); returns them, with the
+        ``retry_at`` and ``paused`` their settling set."""
         async with self.db.tx(write=True) as tx:
             # One statement: row locks are held for the batch's duration only, never row by row.
             rows = await tx.fetch(
@@ -32,9 +40,14 @@ class HousekeepingStore:
                 limit,
                 WORKER_LOST,
             )
+            reaped = [
+                Finished(r["id"], 0, r["task_id"], Outcome.FAILURE, WORKER_LOST, error_code=retries.WORKER_LOST)
+                for r in rows
+            ]
+            await settle_outcomes(tx, reaped, now, self.rng)
             tasks = sorted({r["task_id"] for r in rows})
             await settle_tasks(tx, [(t, Outcome.FAILURE.value) for t in tasks], now)
-        return [(r["id"], r["task_id"]) for r in rows]
+        return reaped
 
     async def prune(self, older_than: int, batch: int = 1000) -> int:
         """Delete up to ``batch`` finished executions created before ``older_than``; returns how many."""

@@ -1,10 +1,24 @@
-"""Pausing: how a paused task comes back (by hand, or when its ``paused_until`` arrives)."""
+"""Pausing: how a task stops firing (by hand, or after ``pauseAfterFailures`` failed slots) and how it comes
+back (by hand, or when its ``paused_until`` arrives)."""
 
 from __future__ import annotations
 
 from agentcron.schedule import ScheduleError
 from agentcron.slots import next_slot
 from agentcron.store.db import Database, Row, Tx
+
+
+async def pause_task(tx: Tx, task_id: str, now: int, reason: str | None, until: int | None) -> None:
+    """Pause the task: no scheduled slot fires (``next_run_at`` NULL) until resumed, or until ``until``.
+    Pausing a paused task replaces its reason and until and keeps its ``paused_at``."""
+    await tx.execute(
+        "UPDATE tasks SET paused_at = COALESCE(paused_at, $2), pause_reason = $3, paused_until = $4, "
+        "next_run_at = NULL, updated_at = $2 WHERE id = $1",
+        task_id,
+        now,
+        reason,
+        until,
+    )
 
 
 async def resume_task(tx: Tx, task: Row, now: int) -> None:

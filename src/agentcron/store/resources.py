@@ -224,6 +224,9 @@ TASK = Resource(
         _f("pauseReason", "pause_reason"),
         _f("pausedUntil", "paused_until"),
         _f("tokenBudget", "token_budget", "json"),
+        _f("retryPolicy", "retry_policy", "json"),
+        _f("pauseAfterFailures", "pause_after_failures"),
+        _f("consecutiveFailures", "consecutive_failures"),
     )
     + _COMMON_TAIL,
     visible=" AND deleted_at IS NULL",
@@ -232,7 +235,9 @@ TASK = Resource(
 )
 
 #: Fields the contract leaves out of ``task/export`` (run state is not configuration).
-TASK_EXPORT_OMIT = frozenset({"status", "outcome", "lastRunAt", "nextRunAt", "expiresAt", "blueprintId", "missedCount"})
+TASK_EXPORT_OMIT = frozenset(
+    {"status", "outcome", "lastRunAt", "nextRunAt", "expiresAt", "blueprintId", "missedCount", "consecutiveFailures"}
+)
 
 EXECUTION = Resource(
     "execution",
@@ -252,7 +257,9 @@ EXECUTION = Resource(
         _f("scheduledFor", "scheduled_for"),
         _f("missedCount", "missed_count"),
         _f("startedAt", "started_at"),
-        _f("attempt", "attempt"),
+        # which run of its slot this is (the ``attempt`` column counts claims, for lease fencing)
+        _f("attempt", "try_number"),
+        _f("retryOf", "retry_of"),
         _f("inputTokens", "input_tokens"),
         _f("outputTokens", "output_tokens"),
         _f("modelRequests", "model_requests"),

@@ -28,6 +28,7 @@ from agentcron.domain import (
     SkipReason,
     TaskConfig,
 )
+from agentcron.retries import RetryPolicy
 from agentcron.store.budgets import parse_budget
 from agentcron.store.db import Row
 
@@ -50,6 +51,7 @@ EXECUTION_COLUMNS = [
     ("summary", "text"),
     ("scheduled_for", "int8"),
     ("missed_count", "int4"),
+    ("missed_since", "int8"),
     ("completed_at", "int8"),
     ("created_at", "int8"),
     ("updated_at", "int8"),
@@ -100,7 +102,21 @@ def task_config(row: Row) -> TaskConfig:
         _policy(_OVERLAP, row, "overlap_policy", OverlapPolicy.SKIP),
         _policy(_MISFIRE, row, "misfire_policy", MisfirePolicy.COALESCE),
         None if row["token_budget"] is None else parse_budget(row["token_budget"]),
+        max_attempts=None if row["retry_policy"] is None else _max_attempts(row),
     )
+
+
+def _max_attempts(row: Row) -> int | None:
+    policy = RetryPolicy.of(json_value(row["retry_policy"]))
+    return None if policy is None else policy.max_attempts
+
+
+def json_value(raw: Any) -> Any:
+    """A JSON column's value (SQLite hands back text, PostgreSQL decoded values); None if not JSON."""
+    try:
+        return msgspec.json.decode(raw) if isinstance(raw, str | bytes) else raw
+    except msgspec.DecodeError:
+        return None
 
 
 P = TypeVar("P", OverlapPolicy, MisfirePolicy)
@@ -161,6 +177,7 @@ def execution_row(run: PlannedRun, now: int, state: ExecState = ExecState.QUEUED
         run.summary,
         run.scheduled_for,
         run.missed_count,
+        run.missed_since,
         now if skipped else None,
         now,
         now,

@@ -7,13 +7,16 @@ ms) from the caller and own their transaction.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from agentcron import ids
 from agentcron.domain import Finished, Job, TaskConfig
+from agentcron.retries import Rng
 from agentcron.store.budgets import TokenBudgets
 from agentcron.store.db import Database, Row, Tx
+from agentcron.store.retries import previous_errors, settle_outcomes
 from agentcron.store.rows import (
     CONVERSATION_COLUMNS,
     MESSAGE_COLUMNS,
@@ -26,6 +29,21 @@ from agentcron.store.rows import (
 )
 from agentcron.store.settle import settle_tasks
 
+#: what a run's start needs of its execution row (`start_jobs`)
+STARTED_COLUMNS = (
+    "id",
+    "attempt",
+    "task_id",
+    "account_id",
+    "conversation_id",
+    "kind",
+    "scheduled_for",
+    "try_number",
+    "retry_of",
+    "missed_count",
+    "missed_since",
+)
+
 
 async def start_jobs(
     tx: Tx,
@@ -35,9 +53,9 @@ async def start_jobs(
     known: Mapping[str, TaskConfig] | None = None,
     mark_running: bool = True,
 ) -> list[Job]:
-    """Executions just moved to running (rows with id, attempt, task_id, account_id, conversation_id, kind,
-    scheduled_for): mark their tasks running, create their conversations, and return the jobs (task and bot
-    configuration, and the token budgets with their usage, as of now: later edits apply to later runs).
+    """Executions just moved to running (rows with the `STARTED_COLUMNS`): mark their tasks running, create
+    their conversations, and return the jobs (task and bot configuration, and the token budgets with their
+    usage, as of now: later edits apply to later runs; a retry is told the previous attempt's summary).
     ``known``: task configurations read in this transaction."""
     if not started:
         return []
@@ -61,6 +79,8 @@ async def start_jobs(
         else {}
     )
     allowances = await budgets.allowances(tx, tasks.values(), now)
+    retried = [(c["retry_of"], int(c["try_number"]) - 1) for c in started if c["retry_of"]]
+    errors = await previous_errors(tx, retried) if retried else {}
     jobs: list[Job] = []
     conversations = []
     for c in started:
@@ -78,6 +98,10 @@ async def start_jobs(
                 c["kind"],
                 c["scheduled_for"],
                 allowances.get(task.id, ()),
+                try_number=int(c["try_number"]),
+                previous_error=errors.get((c["retry_of"], int(c["try_number"]) - 1)) if c["retry_of"] else None,
+                missed_count=int(c["missed_count"]),
+                missed_since=c["missed_since"],
             )
         )
     await tx.insert_rows("conversations", [c for c, _ in CONVERSATION_COLUMNS], conversations)
@@ -87,9 +111,11 @@ async def start_jobs(
 class RunStore:
     """Claims, lease renewals, fenced outcomes and hand-backs over one `Database`."""
 
-    def __init__(self, db: Database, budgets: TokenBudgets) -> None:
+    def __init__(self, db: Database, budgets: TokenBudgets, rng: Rng | None = None) -> None:
         self.db = db
         self.budgets = budgets
+        #: the jitter of retry delays (tests replace it)
+        self.rng: Rng = rng or random.Random()
 
     async def claim(self, worker_id: str, now: int, lease_ms: int, limit: int) -> list[Job]:
         """Move up to ``limit`` queued executions to running under a lease held by ``worker_id``.
@@ -129,9 +155,8 @@ class RunStore:
                 f"WITH {cte} UPDATE task_executions SET state = 'running', status = 'running', "
                 "attempt = task_executions.attempt + 1, worker_id = $1, lease_until = $2, started_at = $3, "
                 "updated_at = $3, conversation_id = v.conv FROM v "
-                "WHERE task_executions.id = v.id AND task_executions.state = 'queued' RETURNING task_executions.id, "
-                "task_executions.attempt, task_executions.task_id, task_executions.account_id, "
-                "task_executions.conversation_id, task_executions.kind, task_executions.scheduled_for",
+                "WHERE task_executions.id = v.id AND task_executions.state = 'queued' RETURNING "
+                + ", ".join(f"task_executions.{c}" for c in STARTED_COLUMNS),
                 worker_id,
                 now + lease_ms,
                 now,
@@ -158,7 +183,8 @@ class RunStore:
 
     async def finish(self, results: Sequence[Finished], now: int) -> list[Finished]:
         """Record finished runs (one transaction for the batch). Fenced: a result whose ``(id, attempt)``
-        is no longer running is dropped. Returns the results actually recorded."""
+        is no longer running is dropped. Failures are retried or counted (`settle_outcomes`: a recorded
+        result's ``retry_at`` and ``paused`` say what it did). Returns the results actually recorded."""
         if not results:
             return []
         results = [without_nul(r) for r in results]
@@ -204,6 +230,7 @@ class RunStore:
                 )
                 recorded.extend(by_id[r["id"]] for r in rows)
             await tx.insert_rows("messages", [c for c, _ in MESSAGE_COLUMNS], message_rows(recorded, now))
+            await settle_outcomes(tx, recorded, now, self.rng)
             last = {r.task_id: r for r in recorded}
             await settle_tasks(tx, [(t, str(r.outcome)) for t, r in last.items()], now)
             await self.budgets.record(tx, recorded, now)

@@ -74,8 +74,8 @@ async def cancel_runs(
     summary: str = CANCELED_SUMMARY,
     skip_locked: bool = False,
 ) -> list[str]:
-    """Cancel the task's queued and running executions (or just ``execution_id``); returns the ids
-    cancelled. Workers running them notice on their next heartbeat (or at once, in process).
+    """Cancel the task's queued and running executions and its retries waiting (or just ``execution_id``);
+    returns the ids cancelled. Workers running them notice on their next heartbeat (or at once, in process).
 
     ``skip_locked``: leave alone executions another transaction holds, i.e. runs whose outcome is being
     recorded right now. The scheduler uses it while it holds the task row: waiting there on a finishing
@@ -84,13 +84,13 @@ async def cancel_runs(
     if skip_locked and tx.sql.skip_locked:
         extra += (
             " AND id IN (SELECT id FROM task_executions WHERE task_id = $1 "
-            f"AND state IN ('queued', 'running'){tx.sql.skip_locked})"
+            f"AND state IN ('queued', 'running', 'waiting'){tx.sql.skip_locked})"
         )
     args: list[object] = [task_id, now, summary] + ([execution_id] if execution_id else [])
     rows = await tx.fetch(
         "UPDATE task_executions SET state = 'done', status = 'canceled', outcome = 'failure', "
         "summary = $3, completed_at = $2, updated_at = $2, lease_until = NULL "
-        f"WHERE task_id = $1 AND state IN ('queued', 'running'){extra} RETURNING id",
+        f"WHERE task_id = $1 AND state IN ('queued', 'running', 'waiting'){extra} RETURNING id",
         *args,
     )
     canceled = [r["id"] for r in rows]

@@ -11,7 +11,7 @@ from agentcron.schedule import ScheduleError
 from agentcron.slots import next_slot, slots_between
 from agentcron.store.db import Database, Row, Tx
 from agentcron.store.firing import FiringStore
-from agentcron.store.pausing import resume_task
+from agentcron.store.pausing import pause_task, resume_task
 from agentcron.store.rows import task_config
 from agentcron.store.settle import cancel_runs, delete_task_rows
 
@@ -120,14 +120,7 @@ class TaskControl:
         runs. Pausing a paused task replaces its reason and until and keeps its ``paused_at``. Raises 404."""
         async with self.db.tx(write=True) as tx:
             await self._task(tx, account_id, task_id)
-            await tx.execute(
-                "UPDATE tasks SET paused_at = COALESCE(paused_at, $2), pause_reason = $3, paused_until = $4, "
-                "next_run_at = NULL, updated_at = $2 WHERE id = $1",
-                task_id,
-                now,
-                reason,
-                until,
-            )
+            await pause_task(tx, task_id, now, reason, until)
 
     async def resume(self, account_id: str, task_id: str, now: int) -> bool:
         """Resume a paused task: its next slot is computed from ``now`` (slots that passed while paused are
@@ -155,7 +148,7 @@ class TaskControl:
             await tx.execute(
                 "UPDATE task_executions SET state = 'done', status = 'canceled', outcome = 'failure', "
                 "summary = 'Task deleted before this execution started', completed_at = $2, updated_at = $2 "
-                "WHERE task_id = $1 AND state = 'queued'",
+                "WHERE task_id = $1 AND state IN ('queued', 'waiting')",
                 task["id"],
                 now,
             )

@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from agentcron.domain import Finished, Outcome
-from agentcron.signals import ExecutionsFinished, FinishedRun, Signals
+from agentcron.signals import ExecutionsFinished, FinishedRun, Signals, settled
 from agentcron.store.runs import RunStore
 
 log = logging.getLogger("agentcron.worker")
@@ -94,6 +94,7 @@ class OutcomeWriter:
             finally:
                 self.recording -= ids
             self.on_written(batch, recorded)
+            settled(self.signals, recorded)
             if recorded and self.signals.observed(ExecutionsFinished):
                 if len(recorded) == len(batch):
                     runs = batch  # the usual case: the fence let every outcome of the batch through

@@ -17,6 +17,7 @@ import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
+from agentcron import retries
 from agentcron.clock import Clock
 from agentcron.config import Settings
 from agentcron.domain import ExecStatus, Finished, Job, Outcome, RunInterrupted, RunResult
@@ -176,7 +177,13 @@ class Worker:
             asyncio.current_task().uncancel()  # type: ignore[union-attr]  # our own limit: record it
             # Keep what the run did until then: its conversation so far, and the tokens it used.
             summary = f"Run ended: it exceeded its {run.expired}."
-            result = replace(partial or RunResult(Outcome.FAILURE, ""), outcome=Outcome.FAILURE, summary=summary)
+            result = replace(
+                partial or RunResult(Outcome.FAILURE, ""),
+                outcome=Outcome.FAILURE,
+                summary=summary,
+                error_code=retries.TIME_LIMIT,  # (never retried)
+                retry_after_ms=None,
+            )
             try:
                 await run.emit.interrupt(TIME_LIMIT)
             except asyncio.CancelledError:  # ended elsewhere meanwhile (a cancel): that path closes it
@@ -186,7 +193,7 @@ class Worker:
                 log.exception("execution %s: closing its stream's operations failed", job.execution_id)
         except Exception as e:  # a runner bug must not take the worker down; record it on the run
             log.exception("execution %s failed", job.execution_id)
-            result = RunResult(Outcome.FAILURE, f"Run failed: {type(e).__name__}: {e}")
+            result = RunResult(Outcome.FAILURE, f"Run failed: {type(e).__name__}: {e}", error_code=retries.RUN_ERROR)
         finally:
             self._ended(run)
             if run.timer is not None:
