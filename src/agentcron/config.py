@@ -122,6 +122,10 @@ class Settings:
     #: A port serving ``/healthz``, ``/readyz`` and ``/metrics`` beside the roles (0: none). For processes
     #: without the API role, which otherwise open no port; with it, the API port serves the same.
     health_port: int = 0
+    #: Key of the console's session cookies (any text; hashed to an AES-256 key). Empty: a random key per
+    #: process (logged as a warning): sessions then end when the process restarts and are not shared by
+    #: several API processes.
+    session_key: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -53,6 +53,8 @@ from agentcron.signals import (
     Signals,
 )
 from agentcron.store.base import Store, open_store
+from agentcron.web.render import template_config
+from agentcron.web.routes import web_routes
 from agentcron.worker import Worker
 
 log = logging.getLogger("agentcron")
@@ -359,7 +361,9 @@ async def run_http(services: Services, listeners: Listeners | None = None) -> No
     """Serve the API (and run the other roles of this process) until SIGTERM or SIGINT, on
     ``listeners.api`` (else bound here), with the health server on ``listeners.health``."""
     s = services.settings
-    app: Any = create_app(services.context(), probes=services.probes())
+    app: Any = create_app(
+        services.context(), web_routes(s), probes=services.probes(), template_config=template_config()
+    )
     if services.metrics is not None:
         app = HttpMetrics(app, services.metrics, access=bool(s.access_log))
     config = uvicorn.Config(

@@ -7,9 +7,10 @@ from typing import Any
 
 from litestar import Litestar, MediaType, Request, Response, get
 from litestar.exceptions import HTTPException
-from litestar.handlers import HTTPRouteHandler
 from litestar.logging.config import LoggingConfig
 from litestar.response.base import ASGIResponse
+from litestar.template.config import TemplateConfig
+from litestar.types import ControllerRouterHandler
 
 from agentcron import __version__
 from agentcron.api.context import AppContext
@@ -32,6 +33,7 @@ _LANDING = """<!doctype html><html><head><meta charset="utf-8"><title>agentcron<
 <p>AI agents as scheduled or on-demand tasks, behind a ChatBotKit-compatible Tasks API.</p>
 <ul><li>API base: <code>/api/v1</code> (bearer secret; create one with
 <code>agentcron account create NAME</code>)</li>
+<li>Console: <a href="/app/">/app/</a> (sign in with an API secret)</li>
 <li>OpenAPI document: <a href="/api/v1/openapi.json">/api/v1/openapi.json</a></li></ul>
 </body></html>"""
 
@@ -79,11 +81,13 @@ async def openapi_json() -> Response[bytes]:
 
 def create_app(
     ctx: AppContext,
-    extra_routes: Sequence[HTTPRouteHandler] = (),
+    extra_routes: Sequence[ControllerRouterHandler] = (),
     probes: Probes | None = None,
+    template_config: TemplateConfig[Any] | None = None,
 ) -> Litestar:
     """The app serving ``ctx`` (built by the composition root, `agentcron.runtime.Services`); ``probes``
-    answer ``/readyz`` and ``/metrics``."""
+    answer ``/readyz`` and ``/metrics``; ``extra_routes`` and ``template_config`` carry the console
+    (`agentcron.web`), which the composition root adds."""
     app = Litestar(
         route_handlers=[
             landing,
@@ -106,6 +110,7 @@ def create_app(
             Exception: handle_unexpected,
         },
         request_max_body_size=ctx.settings.max_body_bytes,
+        template_config=template_config,
         openapi_config=None,
         # The process configures logging (`agentcron.observers.logs.setup`): Litestar's logger only propagates.
         logging_config=LoggingConfig(

@@ -97,6 +97,64 @@ async def check_bot_contact(ctx: AppContext, tx: Tx, account_id: str, fields: di
         await require_ref(ctx, tx, account_id, CONTACT, fields["contactId"], "Contact")
 
 
+async def create_item(api: ResourceApi, ctx: AppContext, account_id: str, body: msgspec.Struct) -> dict[str, Any]:
+    """Create a row of ``api``'s resource from a decoded write body; the answer ``{"id", ...extra}``.
+    Raises `ApiError` from the resource's checks (the console calls this too: one set of rules)."""
+    res = api.res
+    fields = present(body)
+    now = ctx.clock.now_ms()
+    row: dict[str, Any] = {"name": "", "description": "", **api.defaults}
+    row.update(columns_from(api, fields, None))
+    new_id = ids.new_id(now)
+    row.update(id=new_id, account_id=account_id, created_at=now, updated_at=now)
+    async with ctx.store.transaction() as tx:
+        if api.prepare is not None:
+            row.update(await api.prepare(ctx, tx, account_id, fields, None, now))
+        await ctx.store.insert(res, row, tx)
+        if api.after_create is not None:
+            await api.after_create(ctx, tx, account_id, new_id, fields, now)
+    if api.committed is not None:
+        api.committed(ctx, new_id, row)
+    return {"id": new_id, **(api.answer(ctx, row) if api.answer is not None else {})}
+
+
+async def update_item(
+    api: ResourceApi, ctx: AppContext, account_id: str, item_id: str, body: msgspec.Struct
+) -> dict[str, Any]:
+    """Update the fields sent in ``body``; the answer ``{"id", ...extra}``. Raises `ApiError` 404 for a row
+    this account does not have, and the resource's checks."""
+    res = api.res
+    fields = present(body)
+    store = ctx.store
+    async with store.transaction() as tx:
+        existing = await store.get_row(res, account_id, item_id, tx)
+        if existing is None:
+            raise not_found()
+        now = ctx.clock.now_ms()
+        changes = columns_from(api, fields, existing)
+        if api.prepare is not None:
+            changes.update(await api.prepare(ctx, tx, account_id, fields, existing, now))
+        changes["updated_at"] = now
+        await store.update(res, account_id, item_id, changes, tx)
+    if api.committed is not None:
+        api.committed(ctx, item_id, changes)
+    extra = api.answer(ctx, {**existing, **changes}) if api.answer is not None else {}
+    return {"id": item_id, **extra}
+
+
+async def delete_item(api: ResourceApi, ctx: AppContext, account_id: str, item_id: str) -> None:
+    """Delete the row (through the resource's ``on_delete`` hook). Raises `ApiError` 404 for a row this
+    account does not have."""
+    store = ctx.store
+    async with store.transaction() as tx:
+        existing = await store.get_row(api.res, account_id, item_id, tx)
+        if existing is None:
+            raise not_found()
+        handled = api.on_delete is not None and await api.on_delete(ctx, tx, account_id, existing)
+        if not handled:
+            await store.delete(api.res, account_id, item_id, tx)
+
+
 def routes(api: ResourceApi, prefix: str = "/api/v1") -> list[HTTPRouteHandler]:
     res = api.res
     base = f"{prefix}/{res.name}"
@@ -104,22 +162,7 @@ def routes(api: ResourceApi, prefix: str = "/api/v1") -> list[HTTPRouteHandler]:
 
     async def create(request: Request[Any, Any, Any]) -> Response[bytes]:
         ctx, account_id = await authed(request)
-        body = await read_body(request, write_type)
-        fields = present(body)
-        now = ctx.clock.now_ms()
-        row: dict[str, Any] = {"name": "", "description": "", **api.defaults}
-        row.update(columns_from(api, fields, None))
-        new_id = ids.new_id(now)
-        row.update(id=new_id, account_id=account_id, created_at=now, updated_at=now)
-        async with ctx.store.transaction() as tx:
-            if api.prepare is not None:
-                row.update(await api.prepare(ctx, tx, account_id, fields, None, now))
-            await ctx.store.insert(res, row, tx)
-            if api.after_create is not None:
-                await api.after_create(ctx, tx, account_id, new_id, fields, now)
-        if api.committed is not None:
-            api.committed(ctx, new_id, row)
-        return json_response({"id": new_id, **(api.answer(ctx, row) if api.answer is not None else {})})
+        return json_response(await create_item(api, ctx, account_id, await read_body(request, write_type)))
 
     async def list_items(request: Request[Any, Any, Any]) -> ASGIResponse:
         ctx, account_id = await authed(request)
@@ -156,33 +199,11 @@ def routes(api: ResourceApi, prefix: str = "/api/v1") -> list[HTTPRouteHandler]:
     async def update(request: Request[Any, Any, Any], item_id: FromPath[str]) -> Response[bytes]:
         ctx, account_id = await authed(request)
         body = await read_body(request, write_type)
-        fields = present(body)
-        store = ctx.store
-        async with store.transaction() as tx:
-            existing = await store.get_row(res, account_id, item_id, tx)
-            if existing is None:
-                raise not_found()
-            now = ctx.clock.now_ms()
-            changes = columns_from(api, fields, existing)
-            if api.prepare is not None:
-                changes.update(await api.prepare(ctx, tx, account_id, fields, existing, now))
-            changes["updated_at"] = now
-            await store.update(res, account_id, item_id, changes, tx)
-        if api.committed is not None:
-            api.committed(ctx, item_id, changes)
-        extra = api.answer(ctx, {**existing, **changes}) if api.answer is not None else {}
-        return json_response({"id": item_id, **extra})
+        return json_response(await update_item(api, ctx, account_id, item_id, body))
 
     async def delete(request: Request[Any, Any, Any], item_id: FromPath[str]) -> Response[bytes]:
         ctx, account_id = await authed(request)
-        store = ctx.store
-        async with store.transaction() as tx:
-            existing = await store.get_row(res, account_id, item_id, tx)
-            if existing is None:
-                raise not_found()
-            handled = api.on_delete is not None and await api.on_delete(ctx, tx, account_id, existing)
-            if not handled:
-                await store.delete(res, account_id, item_id, tx)
+        await delete_item(api, ctx, account_id, item_id)
         return json_response({"id": item_id})
 
     return [

@@ -19,6 +19,7 @@ import asyncio
 import csv
 import io
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import msgspec
@@ -409,6 +410,48 @@ async def vanished_refs(ctx: AppContext, tx: Tx, account_id: str, written: list[
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class ImportOutcome:
+    """What an import did: the new task ids in file order (none when any row is bad or on a dry run), the
+    bad rows' messages by 0-based index, and how many rows the file had."""
+
+    ids: list[str]
+    errors: dict[int, str]
+    total: int
+
+
+async def import_file(
+    ctx: AppContext, tasks: ResourceApi, account_id: str, fmt: str, body: bytes, dry_run: bool = False
+) -> ImportOutcome:
+    """Check every row of an export file as ``task/create`` would, then (unless ``dry_run`` or a row is bad)
+    create them all in one transaction. Raises `ApiError` 413 / 400 for a file too long or not ``fmt``."""
+    # Parsed in a thread: a large file (YAML meta in CSV) takes seconds that other requests must not wait.
+    rows, errors = await asyncio.to_thread(read_rows, fmt, body)
+    if not rows:
+        return ImportOutcome([], {}, 0)
+    now = ctx.clock.now_ms()
+    fresh = new_ids(rows, now)
+    # Checked outside the write: on SQLite a write transaction holds the one writer (ticks, outcomes)
+    # for its whole length. (A file already refused is still read through, for every bad row.)
+    async with ctx.store.transaction() as tx:
+        written = await build_rows(ctx, tx, tasks, account_id, rows, fresh, now, errors)
+    if errors or dry_run:
+        return ImportOutcome([], errors, len(rows))
+    async with ctx.store.transaction(write=True) as tx:
+        gone = await vanished_refs(ctx, tx, account_id, written)
+        for row in written:
+            if row.get("bot_id") in gone[BOT.name] or row.get("contact_id") in gone[CONTACT.name]:
+                errors[fresh.index(row["id"])] = "Bot or contact deleted while the file was imported"
+        if not errors:
+            await ctx.store.insert_rows(tasks.res, written, tx)
+    if errors:
+        return ImportOutcome([], errors, len(rows))
+    due = next((r["id"] for r in written if r.get("next_run_at") is not None), None)
+    if due is not None:
+        ctx.signals.emit(ScheduleChanged(due))  # once: the scheduler then looks at every task
+    return ImportOutcome(fresh, {}, len(rows))
+
+
 def task_import_route(tasks: ResourceApi) -> HTTPRouteHandler:
     """``POST task/import`` for the task resource ``tasks`` (its ``prepare`` hook derives the columns)."""
 
@@ -422,29 +465,9 @@ def task_import_route(tasks: ResourceApi) -> HTTPRouteHandler:
         """Create a task per row of an export; answers ``{"count", "items": [{"id"}]}`` in file order."""
         ctx, account_id = await authed(request)
         fmt = media_format(request)
-        # Parsed in a thread: a large file (YAML meta in CSV) takes seconds that other requests must not wait.
-        rows, errors = await asyncio.to_thread(read_rows, fmt, await request.body())
-        if not rows:
-            return json_response({"count": 0, "items": []})
-        now = ctx.clock.now_ms()
-        fresh = new_ids(rows, now)
-        # Checked outside the write: on SQLite a write transaction holds the one writer (ticks, outcomes)
-        # for its whole length. (A file already refused is still read through, for every bad row.)
-        async with ctx.store.transaction() as tx:
-            written = await build_rows(ctx, tx, tasks, account_id, rows, fresh, now, errors)
-        if not errors:
-            async with ctx.store.transaction(write=True) as tx:
-                gone = await vanished_refs(ctx, tx, account_id, written)
-                for row in written:
-                    if row.get("bot_id") in gone[BOT.name] or row.get("contact_id") in gone[CONTACT.name]:
-                        errors[fresh.index(row["id"])] = "Bot or contact deleted while the file was imported"
-                if not errors:
-                    await ctx.store.insert_rows(tasks.res, written, tx)
-        if errors:
-            return rejected(errors, len(rows))
-        due = next((r["id"] for r in written if r.get("next_run_at") is not None), None)
-        if due is not None:
-            ctx.signals.emit(ScheduleChanged(due))  # once: the scheduler then looks at every task
-        return json_response({"count": len(fresh), "items": [{"id": i} for i in fresh]})
+        outcome = await import_file(ctx, tasks, account_id, fmt, await request.body())
+        if outcome.errors:
+            return rejected(outcome.errors, outcome.total)
+        return json_response({"count": len(outcome.ids), "items": [{"id": i} for i in outcome.ids]})
 
     return import_tasks

@@ -8,7 +8,7 @@ from litestar import Request, Response, get, post
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath
 
-from agentcron.api.context import authed
+from agentcron.api.context import AppContext, authed
 from agentcron.api.paging import parse_list_query, respond_list
 from agentcron.api.schemas import Empty
 from agentcron.api.wire import json_response, negotiate, read_body
@@ -18,17 +18,32 @@ from agentcron.store.base import ListQuery
 from agentcron.store.resources import EXECUTION, TASK
 
 
+async def trigger_task(ctx: AppContext, account_id: str, task_id: str) -> None:
+    """Queue a manual execution of the task. Raises `ApiError` 404 for a task this account does not have,
+    429 at the account's caps."""
+    s = ctx.settings
+    run = await ctx.store.tasks.trigger(
+        account_id, task_id, ctx.clock.now_ms(), s.max_concurrent_executions, s.max_executions_per_day
+    )
+    ctx.signals.emit(ExecutionsQueued([run]))
+
+
+async def cancel_runs(ctx: AppContext, account_id: str, task_id: str, execution_id: str | None = None) -> int:
+    """Cancel the task's queued and running executions (or only ``execution_id``); how many were canceled.
+    Raises `ApiError` 404 for a task (or execution of it) this account does not have."""
+    canceled = await ctx.store.tasks.cancel(account_id, task_id, ctx.clock.now_ms(), execution_id)
+    if canceled:
+        ctx.signals.emit(ExecutionsCanceled(canceled))
+    return len(canceled)
+
+
 @post("/api/v1/task/{task_id:str}/trigger", operation_id="taskTrigger")
 async def trigger(request: Request[Any, Any, Any], task_id: FromPath[str]) -> Response[bytes]:
     """Queue an additional execution now (asynchronous; ``nextRunAt`` untouched). It runs after any
     execution of the task that is still active. 429 ``LIMITS_REACHED`` when the account is at a cap."""
     ctx, account_id = await authed(request)
     await read_body(request, Empty)
-    s = ctx.settings
-    run = await ctx.store.tasks.trigger(
-        account_id, task_id, ctx.clock.now_ms(), s.max_concurrent_executions, s.max_executions_per_day
-    )
-    ctx.signals.emit(ExecutionsQueued([run]))
+    await trigger_task(ctx, account_id, task_id)
     return json_response({"id": task_id})
 
 
@@ -38,9 +53,7 @@ async def cancel(request: Request[Any, Any, Any], task_id: FromPath[str]) -> Res
     the running bot is interrupted. A no-op 200 when nothing runs."""
     ctx, account_id = await authed(request)
     await read_body(request, Empty)
-    canceled = await ctx.store.tasks.cancel(account_id, task_id, ctx.clock.now_ms())
-    if canceled:
-        ctx.signals.emit(ExecutionsCanceled(canceled))
+    await cancel_runs(ctx, account_id, task_id)
     return json_response({"id": task_id})
 
 
@@ -51,9 +64,7 @@ async def cancel_execution(
     """Cancel one execution; 404 unless it belongs to this task of this account. No-op when not active."""
     ctx, account_id = await authed(request)
     await read_body(request, Empty)
-    canceled = await ctx.store.tasks.cancel(account_id, task_id, ctx.clock.now_ms(), execution_id)
-    if canceled:
-        ctx.signals.emit(ExecutionsCanceled(canceled))
+    await cancel_runs(ctx, account_id, task_id, execution_id)
     return json_response({"id": execution_id, "taskId": task_id})
 
 

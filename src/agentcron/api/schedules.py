@@ -20,6 +20,15 @@ from agentcron.store.resources import TASK
 TAKE_DEFAULT, TAKE_MAX = 10, 100
 
 
+def preview_schedule(schedule: str, timezone: str | None, after: int, take: int) -> list[PreviewRun]:
+    """The next ``take`` runs of ``schedule`` in ``timezone`` after ``after``. Raises `ApiError` 400 with
+    task create's message for a schedule or timezone that cannot be evaluated."""
+    try:
+        return preview(schedule, timezone, after, take)
+    except ScheduleError as e:
+        raise ApiError(400, str(e)) from None
+
+
 def _answer(runs: list[PreviewRun]) -> Response[bytes]:
     items = [{"runAt": r.run_at, "localTime": r.local_time, "dst": r.dst} for r in runs]
     return json_response({"items": items, "warnings": warnings_of(runs)})
@@ -32,11 +41,7 @@ async def schedule_preview(request: Request[Any, Any, Any]) -> Response[bytes]:
     ctx, _account_id = await authed(request)
     body = await read_body(request, PreviewBody)
     after = ctx.clock.now_ms() if body.after is None else body.after
-    try:
-        runs = preview(body.schedule, body.timezone, after, body.take)
-    except ScheduleError as e:
-        raise ApiError(400, str(e)) from None
-    return _answer(runs)
+    return _answer(preview_schedule(body.schedule, body.timezone, after, body.take))
 
 
 @get("/api/v1/task/{task_id:str}/preview", operation_id="taskPreview")

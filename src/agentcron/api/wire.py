@@ -129,6 +129,23 @@ async def read_body(request: Request[Any, Any, Any], type_: type[T]) -> T:
     return body
 
 
+def decode_fields(type_: type[T], data: dict[str, Any]) -> T:
+    """`read_body` for fields already parsed (the console's forms): the same types, ranges, free-JSON and
+    NUL checks, with the same messages. Raises `ApiError` 400."""
+    try:
+        body = msgspec.convert(data, type_, strict=False)
+    except msgspec.ValidationError as e:
+        raise ApiError(400, f"Invalid request body: {e}") from None
+    except RecursionError:
+        raise ApiError(400, too_deep(BODY)) from None
+    problem = free_json_problem(body)
+    if problem is not None:
+        raise ApiError(400, problem)
+    if has_nul(data):
+        raise ApiError(400, "Invalid request body: strings must not contain NUL (\\u0000)")
+    return body
+
+
 def free_json_problem(body: Any, prefix: str = "") -> str | None:
     """The message for the first free-JSON value of a decoded body that nests deeper than `MAX_DEPTH` or holds
     a number beyond `MAX_NUMBER` (or a float that is not finite: YAML can write one); None if there is none.

@@ -21,6 +21,7 @@ from agentcron.store.keyed_reads import KeyedReads
 from agentcron.store.migrate import migrate, sqlite_path
 from agentcron.store.postgres import PostgresDatabase
 from agentcron.store.resources import Resource
+from agentcron.store.run_stats import RunStats
 from agentcron.store.runs import RunStore
 from agentcron.store.sqlite import SQLiteDatabase
 from agentcron.store.task_control import TaskControl
@@ -40,6 +41,8 @@ class ListQuery:
     meta: dict[str, str | bool] = field(default_factory=dict)
     #: column -> True: it is set (NOT NULL); False: it is NULL.
     present: dict[str, bool] = field(default_factory=dict)
+    #: column -> text it contains, ignoring ASCII case (the console's search by name).
+    contains: dict[str, str] = field(default_factory=dict)
 
 
 class Store:
@@ -58,6 +61,7 @@ class Store:
         self.housekeeping = HousekeepingStore(db)
         self.tasks = TaskControl(db, self.firing)
         self.events = EventLog(db)
+        self.run_stats = RunStats(db)
         #: `get` reads, coalesced per resource (see store/keyed_reads.py)
         self._keyed: dict[str, KeyedReads] = {}
 
@@ -197,6 +201,8 @@ class Store:
             where.append(f"{column} IS {'NOT NULL' if is_set else 'NULL'}")
         for key, value in query.meta.items():
             where.append(self.db.sql.meta_match(key, value, arg))
+        for column, text in query.contains.items():
+            where.append(self.db.sql.contains(column, text, arg))
         desc = query.order != "asc"
         if query.after is not None:
             op = "<" if desc else ">"

@@ -63,6 +63,10 @@ class Dialect(Protocol):
         """A condition: the JSON column ``meta`` has ``key`` equal to ``value`` (a string, or a JSON bool)."""
         ...
 
+    def contains(self, column: str, text: str, arg: Arg) -> str:
+        """A condition: the text ``column`` contains ``text``, ignoring the case of ASCII letters."""
+        ...
+
     def is_unique_violation(self, error: BaseException) -> bool: ...
 
     def is_foreign_key_violation(self, error: BaseException) -> bool: ...
@@ -72,6 +76,11 @@ class Dialect(Protocol):
         expression, kind) of `Resource.json_fields`, in order, the value as `Resource.to_wire` converts it
         (``text``: null as ""; ``bool``: true/false; ``json``: the stored JSON value; ``value``: as is)."""
         ...
+
+
+def like_pattern(text: str) -> str:
+    """A LIKE pattern matching ``text`` anywhere (its ``%``, ``_`` and ``\\`` escaped with ``\\``)."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 class SQLiteDialect:
@@ -106,6 +115,9 @@ class SQLiteDialect:
         if isinstance(value, bool):
             return f"json_type(meta, {path}) = {arg('true' if value else 'false')}"
         return f"(json_type(meta, {path}) = 'text' AND json_extract(meta, {path}) = {arg(value)})"
+
+    def contains(self, column: str, text: str, arg: Arg) -> str:
+        return f"{column} LIKE {arg(like_pattern(text))} ESCAPE '\\'"  # (LIKE ignores ASCII case in SQLite)
 
     def is_unique_violation(self, error: BaseException) -> bool:
         return "UNIQUE constraint failed" in str(error)
@@ -161,6 +173,9 @@ class PostgresDialect:
 
     def meta_match(self, key: str, value: str | bool, arg: Arg) -> str:
         return f"meta -> {arg(key)} = {arg(msgspec.json.encode(value).decode())}::jsonb"
+
+    def contains(self, column: str, text: str, arg: Arg) -> str:
+        return f"{column} ILIKE {arg(like_pattern(text))} ESCAPE '\\'"
 
     def is_unique_violation(self, error: BaseException) -> bool:
         return getattr(error, "sqlstate", None) == "23505" or "duplicate key" in str(error)

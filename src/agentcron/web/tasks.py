@@ -1,0 +1,133 @@
+"""The Tasks page: the account's tasks with filters, search by name, cursor paging and a live refresh."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from litestar import Request, get
+from litestar.response import Redirect, Template
+
+from agentcron import ids
+from agentcron.store.base import ListQuery
+from agentcron.store.resources import BOT, TASK
+from agentcron.web.access import Viewer, viewer
+
+#: rows per page unless ``take`` asks for another number (1 to 100)
+TAKE = 50
+
+
+@dataclass(frozen=True, slots=True)
+class TaskFilters:
+    q: str = ""
+    bot: str = ""
+    status: str = ""
+    paused: str = ""
+    cursor: str = ""
+    take: int = TAKE
+
+    @classmethod
+    def of(cls, request: Request[Any, Any, Any]) -> TaskFilters:
+        p = request.query_params
+        try:
+            take = min(100, max(1, int(p.get("take") or TAKE)))
+        except ValueError:
+            take = TAKE
+        status = p.get("status") or ""
+        paused = p.get("paused") or ""
+        return cls(
+            q=(p.get("q") or "").strip()[:200],
+            bot=(p.get("bot") or "").strip()[:64],
+            status=status if status in ("idle", "running") else "",
+            paused=paused if paused in ("true", "false") else "",
+            cursor=(p.get("cursor") or "").strip()[:64],
+            take=take,
+        )
+
+    @property
+    def any(self) -> bool:
+        return bool(self.q or self.bot or self.status or self.paused)
+
+    def params(self, cursor: str | None = None) -> str:
+        """The query string of these filters, at ``cursor`` (none: the first page)."""
+        pairs = [("q", self.q), ("bot", self.bot), ("status", self.status), ("paused", self.paused)]
+        if self.take != TAKE:
+            pairs.append(("take", str(self.take)))
+        if cursor:
+            pairs.append(("cursor", cursor))
+        return urlencode([(k, v) for k, v in pairs if v])
+
+    def query(self) -> ListQuery:
+        q = ListQuery(take=self.take)
+        if self.bot:
+            q.equals["bot_id"] = [self.bot]
+        if self.status:
+            q.equals["status"] = [self.status]
+        if self.paused:
+            q.present["paused_at"] = self.paused == "true"
+        if self.q:
+            q.contains["name"] = self.q
+        at = ids.id_time(self.cursor) if self.cursor else None
+        if at is not None:
+            q.after = (at, self.cursor)
+        return q
+
+
+def task_state(task: dict[str, Any]) -> str:
+    """The badge of a task: ``paused``, ``running`` or ``idle``."""
+    if task.get("pausedAt") is not None:
+        return "paused"
+    return "running" if task.get("status") == "running" else "idle"
+
+
+async def bot_list(who: Viewer) -> list[dict[str, Any]]:
+    """The account's bots (the newest 100), for names and pickers."""
+    rows = await who.ctx.store.list_page(BOT, who.account_id, ListQuery(take=100))
+    return [{"id": r["id"], "name": r["name"], "model": r["model"]} for r in rows]
+
+
+async def _list_context(who: Viewer, f: TaskFilters) -> dict[str, Any]:
+    rows = await who.ctx.store.list_page(TASK, who.account_id, f.query())
+    tasks = []
+    for r in rows:
+        t = TASK.to_wire(r)
+        t["state"] = task_state(t)
+        tasks.append(t)
+    bots = await bot_list(who)
+    next_cursor = tasks[-1]["id"] if len(tasks) == f.take else None
+    return {
+        "tasks": tasks,
+        "bots": bots,
+        "bot_names": {b["id"]: b["name"] or b["id"] for b in bots},
+        "f": f,
+        "now": who.now,
+        "query": f.params(f.cursor or None),
+        "first_query": f.params(),
+        "next_cursor": next_cursor,
+        "next_query": f.params(next_cursor),
+        "csrf": who.csrf,
+        "section": "Tasks",
+    }
+
+
+@get("/app", name="console-home")
+async def home() -> Redirect:
+    return Redirect("/app/tasks", status_code=303)
+
+
+@get("/app/tasks", name="console-tasks")
+async def tasks_page(request: Request[Any, Any, Any]) -> Template:
+    who = await viewer(request)
+    return Template("tasks.html", context=await _list_context(who, TaskFilters.of(request)))
+
+
+@get("/app/tasks/list", name="console-task-list")
+async def tasks_fragment(request: Request[Any, Any, Any]) -> Template:
+    """The table part of the Tasks page (polled by the page every few seconds, and on filter changes)."""
+    who = await viewer(request)
+    return Template("_task_list.html", context=await _list_context(who, TaskFilters.of(request)))
+
+
+def tasks_routes() -> list[Any]:
+    return [home, tasks_page, tasks_fragment]
