@@ -19,6 +19,7 @@ from agentcron.errors import ApiError
 from agentcron.web.access import SignInRequired, access_routes, redirect_to_sign_in
 from agentcron.web.render import STATIC
 from agentcron.web.session import Sealer
+from agentcron.web.task_form import task_form_routes
 from agentcron.web.task_page import task_page_routes
 from agentcron.web.tasks import tasks_routes
 
@@ -48,7 +49,7 @@ def web_routes(settings: Settings) -> list[Any]:
     """The console's routers (pages and static files), for `agentcron.api.app.create_app`'s extra routes."""
     pages = Router(
         path="/",
-        route_handlers=[*access_routes(), *tasks_routes(), *task_page_routes()],
+        route_handlers=[*access_routes(), *tasks_routes(), *task_form_routes(), *task_page_routes()],
         exception_handlers={
             SignInRequired: redirect_to_sign_in,
             ApiError: _error_page,

@@ -22,9 +22,11 @@
   function setZone() {
     var tz = "UTC";
     try { tz = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC"; } catch (e) { /* UTC */ }
+    var changed = false;
     document.querySelectorAll("input[name=viewerZone]").forEach(function (i) {
-      if (!i.value) { i.value = tz; i.dispatchEvent(new Event("change", { bubbles: true })); }
+      if (!i.value) { i.value = tz; changed = true; }
     });
+    if (changed) document.body.dispatchEvent(new CustomEvent("viewerzone"));
   }
   document.addEventListener("DOMContentLoaded", setZone);
   document.addEventListener("htmx:afterSettle", setZone);
