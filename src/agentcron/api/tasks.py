@@ -15,7 +15,7 @@ from litestar.params import FromPath
 from agentcron.api.context import AppContext, authed
 from agentcron.api.crud import ResourceApi, check_bot_contact, routes
 from agentcron.api.imports import task_import_route
-from agentcron.api.paging import parse_list_query, respond_list
+from agentcron.api.paging import FetchPage, parse_list_query, respond_list
 from agentcron.api.schemas import RetryPolicy, TaskWrite
 from agentcron.api.wire import negotiate
 from agentcron.errors import ApiError, not_found
@@ -135,6 +135,16 @@ TASKS = ResourceApi(
 )
 
 
+def export_pages(ctx: AppContext, account_id: str) -> FetchPage:
+    """Pages of the account's tasks as ``task/export`` writes them (configuration, no run state)."""
+
+    async def fetch(q: ListQuery) -> list[dict[str, Any]]:
+        rows = await ctx.store.list_page(TASK, account_id, q)
+        return [TASK.to_wire(r, TASK_EXPORT_OMIT) for r in rows]
+
+    return fetch
+
+
 @get("/api/v1/task/export", operation_id="taskExport")
 async def export_tasks(request: Request[Any, Any, Any]) -> Response[Any]:
     """Task configurations without run state (nor the computed ``tokensUsed``/``budgetResetsAt``); the
@@ -142,12 +152,7 @@ async def export_tasks(request: Request[Any, Any, Any]) -> Response[Any]:
     ctx, account_id = await authed(request)
     fmt = negotiate(request)
     query, total = parse_list_query(request, TASK_FILTERS, TASK_PRESENCE)
-
-    async def fetch(q: ListQuery) -> list[dict[str, Any]]:
-        rows = await ctx.store.list_page(TASK, account_id, q)
-        return [TASK.to_wire(r, TASK_EXPORT_OMIT) for r in rows]
-
-    return await respond_list(request, fmt, fetch, query, total, yaml_meta=True)
+    return await respond_list(request, fmt, export_pages(ctx, account_id), query, total, yaml_meta=True)
 
 
 @get("/api/v1/contact/{contact_id:str}/task/list", operation_id="contactTaskList")

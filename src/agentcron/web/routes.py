@@ -17,6 +17,9 @@ from litestar.static_files import create_static_files_router
 from agentcron.config import Settings
 from agentcron.errors import ApiError
 from agentcron.web.access import SignInRequired, access_routes, redirect_to_sign_in
+from agentcron.web.bots import bot_routes
+from agentcron.web.data import data_routes
+from agentcron.web.executions import execution_routes
 from agentcron.web.render import STATIC
 from agentcron.web.session import Sealer
 from agentcron.web.task_form import task_form_routes
@@ -49,7 +52,15 @@ def web_routes(settings: Settings) -> list[Any]:
     """The console's routers (pages and static files), for `agentcron.api.app.create_app`'s extra routes."""
     pages = Router(
         path="/",
-        route_handlers=[*access_routes(), *tasks_routes(), *task_form_routes(), *task_page_routes()],
+        route_handlers=[
+            *access_routes(),
+            *tasks_routes(),
+            *task_form_routes(),
+            *task_page_routes(),
+            *execution_routes(),
+            *bot_routes(),
+            *data_routes(),
+        ],
         exception_handlers={
             SignInRequired: redirect_to_sign_in,
             ApiError: _error_page,

@@ -46,6 +46,7 @@ CHOICES: dict[str, tuple[str, list[str]]] = {
     "misfirePolicy": ("Missed slots (service was down)", ["coalesce", "skip", "all"]),
     "budgetPeriod": ("Budget period", ["day", "week", "month"]),
 }
+TASK_FIELDS = frozenset((*TEXT, *REFS, *NUMBERS, *CHOICES))
 PREVIEW_TAKE = 10
 _AT_FIELD = re.compile(r"at `\$\.(\w+)")
 _INVALID = re.compile(r"^Invalid (\w+)")
@@ -56,9 +57,10 @@ def writable(name: str) -> bool:
     return name in TaskWrite.__struct_fields__
 
 
-def field_of(message: str) -> str | None:
+def field_of(message: str, known: frozenset[str] | None = None) -> str | None:
     """The form field an API message is about (``... - at `$.maxTime``` / ``Invalid schedule: ...`` /
-    ``Bot not found``), or None."""
+    ``Bot not found``), or None; ``Invalid <word>`` counts when the word is one of ``known`` (default: the
+    task form's fields)."""
     found = _AT_FIELD.search(message)
     if found:
         return found.group(1)
@@ -67,7 +69,7 @@ def field_of(message: str) -> str | None:
     if message.startswith("Contact not found"):
         return "contactId"
     found = _INVALID.match(message)
-    if found and (found.group(1) in TEXT or found.group(1) in NUMBERS or found.group(1) in CHOICES):
+    if found and found.group(1) in (TASK_FIELDS if known is None else known):
         return found.group(1)
     return None
 
