@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from agentcron.store.base import Store
 from agentcron.store.run_stats import DAY_MS
 from tests.runs_helpers import make_task
+
+pytestmark = pytest.mark.anyio
 
 DAY0 = 20_000 * DAY_MS  # a UTC midnight
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from litestar import Request, get, post
 from litestar.datastructures.multi_dicts import FormMultiDict
+from litestar.handlers import HTTPRouteHandler
 from litestar.response import Redirect, Template
 
 from agentcron import ids
@@ -182,34 +183,14 @@ async def _act(request: Request[Any, Any, Any], task_id: str, action: str) -> Te
     return Redirect(f"/app/tasks/{task_id}?done={done}", status_code=303)
 
 
-@post("/app/tasks/{task_id:str}/trigger", name="console-trigger", status_code=303)
-async def trigger(request: Request[Any, Any, Any], task_id: str) -> Template | Redirect:
-    return await _act(request, task_id, "trigger")
+def _action(action: str) -> HTTPRouteHandler:
+    """``POST /app/tasks/{id}/<action>``: one of the task page's buttons."""
 
+    async def handler(request: Request[Any, Any, Any], task_id: str) -> Template | Redirect:
+        return await _act(request, task_id, action)
 
-@post("/app/tasks/{task_id:str}/cancel", name="console-cancel", status_code=303)
-async def cancel(request: Request[Any, Any, Any], task_id: str) -> Template | Redirect:
-    return await _act(request, task_id, "cancel")
-
-
-@post("/app/tasks/{task_id:str}/pause", name="console-pause", status_code=303)
-async def pause(request: Request[Any, Any, Any], task_id: str) -> Template | Redirect:
-    return await _act(request, task_id, "pause")
-
-
-@post("/app/tasks/{task_id:str}/resume", name="console-resume", status_code=303)
-async def resume(request: Request[Any, Any, Any], task_id: str) -> Template | Redirect:
-    return await _act(request, task_id, "resume")
-
-
-@post("/app/tasks/{task_id:str}/backfill", name="console-backfill", status_code=200)
-async def backfill(request: Request[Any, Any, Any], task_id: str) -> Template | Redirect:
-    return await _act(request, task_id, "backfill")
-
-
-@post("/app/tasks/{task_id:str}/delete", name="console-delete", status_code=303)
-async def delete(request: Request[Any, Any, Any], task_id: str) -> Template | Redirect:
-    return await _act(request, task_id, "delete")
+    status = 200 if action == "backfill" else 303  # (backfill answers with the page and its count)
+    return post(f"/app/tasks/{{task_id:str}}/{action}", name=f"console-{action}", status_code=status)(handler)
 
 
 @post("/app/tasks/{task_id:str}/executions/{execution_id:str}/cancel", name="console-cancel-one", status_code=303)
@@ -223,4 +204,5 @@ async def cancel_one(request: Request[Any, Any, Any], task_id: str, execution_id
 
 
 def task_page_routes() -> list[Any]:
-    return [task_page, executions_fragment, trigger, cancel, pause, resume, backfill, delete, cancel_one]
+    actions = [_action(a) for a in ("trigger", "cancel", "pause", "resume", "backfill", "delete")]
+    return [task_page, executions_fragment, *actions, cancel_one]
