@@ -101,3 +101,21 @@ def test_preview_flags_a_dst_gap(console: Callable[[], Console]) -> None:
     assert "Invalid timezone" in texts(bad, "preview-problem")[0]
     none = con.web.get("/app/preview", params={"schedule": ""}).text
     assert "runs only when triggered" in none
+
+
+def test_token_budget_fields(console: Callable[[], Console]) -> None:
+    con = console()
+    r = con.post("/app/tasks/new", name="b", budgetLimit="1000")
+    assert r.status_code == 400 and "period" in _errors(r.text)["budgetPeriod"]
+    r = con.post("/app/tasks/new", name="b", budgetLimit="0", budgetPeriod="day")
+    assert r.status_code == 400 and ">= 1" in _errors(r.text)["budgetLimit"]
+    r = con.post("/app/tasks/new", name="b", budgetLimit="1000", budgetPeriod="week", timezone="Asia/Tokyo")
+    assert r.status_code == 303
+    task_id = r.headers["location"].split("/")[3].split("?")[0]
+    assert con.api.get(f"{API}/task/{task_id}/fetch").json()["tokenBudget"] == {"limit": 1000, "period": "week"}
+    page = con.web.get(f"/app/tasks/{task_id}").text
+    assert "0 of 1000 tokens this week" in page
+    edit = con.web.get(f"/app/tasks/{task_id}/edit").text
+    assert 'value="1000"' in edit and '<option value="week" selected' in edit
+    assert con.post(f"/app/tasks/{task_id}/edit", name="b", budgetLimit="", budgetPeriod="").status_code == 303
+    assert con.api.get(f"{API}/task/{task_id}/fetch").json()["tokenBudget"] is None

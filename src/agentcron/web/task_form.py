@@ -39,16 +39,19 @@ NUMBERS: dict[str, tuple[str, str]] = {
     # issue 12 (shown when the API takes them)
     "retryMaxAttempts": ("Retry attempts", "Tries of a failed run, the first included"),
     "pauseAfterFailures": ("Pause after failures", "Pause the task after this many failures in a row"),
-    "budgetLimit": ("Token budget", "Tokens the task may use per budget period"),
 }
 CHOICES: dict[str, tuple[str, list[str]]] = {
     "overlapPolicy": ("When a run is still going", ["skip", "queue", "allow", "cancelPrevious"]),
     "misfirePolicy": ("Missed slots (service was down)", ["coalesce", "skip", "all"]),
-    "budgetPeriod": ("Budget period", ["day", "week", "month"]),
 }
-TASK_FIELDS = frozenset((*TEXT, *REFS, *NUMBERS, *CHOICES))
+#: the form's two fields of the API's ``tokenBudget`` object ({limit, period})
+BUDGET = {"budgetLimit": "limit", "budgetPeriod": "period"}
+BUDGET_PERIODS = ["day", "week", "month"]
+#: where an API message about a nested field is shown
+_ALIASES = {"tokenBudget.limit": "budgetLimit", "tokenBudget.period": "budgetPeriod", "tokenBudget": "budgetLimit"}
+TASK_FIELDS = frozenset((*TEXT, *REFS, *NUMBERS, *CHOICES, *BUDGET))
 PREVIEW_TAKE = 10
-_AT_FIELD = re.compile(r"at `\$\.(\w+)")
+_AT_FIELD = re.compile(r"at `\$\.([\w.]+)")
 _INVALID = re.compile(r"^Invalid (\w+)")
 
 
@@ -63,7 +66,8 @@ def field_of(message: str, known: frozenset[str] | None = None) -> str | None:
     task form's fields)."""
     found = _AT_FIELD.search(message)
     if found:
-        return found.group(1)
+        path = found.group(1)
+        return _ALIASES.get(path) or _ALIASES.get(path.split(".")[0]) or path.split(".")[0]
     if message.startswith("Bot not found"):
         return "botId"
     if message.startswith("Contact not found"):
@@ -87,9 +91,20 @@ def fields_of(form: FormMultiDict, editing: bool) -> dict[str, Any]:
             out[name] = value
         elif name in ("name", "description"):
             out[name] = ""
-        elif editing and (name not in CHOICES or name == "budgetPeriod"):
+        elif editing and name not in CHOICES:
             out[name] = None  # cleared (the policies cannot be: an empty one is left as it is)
+    if writable("tokenBudget"):
+        sent = {key: _text(form, name) for name, key in BUDGET.items()}
+        if any(sent.values()):  # (one of the two missing: the API says which)
+            out["tokenBudget"] = {key: value or None for key, value in sent.items()}
+        elif editing:
+            out["tokenBudget"] = None
     return out
+
+
+def _text(form: FormMultiDict, name: str) -> str:
+    raw = form.get(name)
+    return raw.strip() if isinstance(raw, str) else ""
 
 
 async def _choices(who: Viewer) -> dict[str, Any]:
@@ -99,6 +114,8 @@ async def _choices(who: Viewer) -> dict[str, Any]:
         "contacts": [{"id": c["id"], "name": c["name"]} for c in contacts],
         "numbers": {k: v for k, v in NUMBERS.items() if writable(k)},
         "choices": {k: v for k, v in CHOICES.items() if writable(k)},
+        "budget": writable("tokenBudget"),
+        "budget_periods": BUDGET_PERIODS,
         "csrf": who.csrf,
         "section": "Tasks",
     }
@@ -136,7 +153,11 @@ def _form_values(task: dict[str, Any] | None, form: FormMultiDict | None) -> dic
         return {k: v for k, v in form.items() if isinstance(v, str)}
     if task is None:
         return {"overlapPolicy": "skip", "misfirePolicy": "coalesce"}
-    return {k: ("" if v is None else str(v)) for k, v in task.items()}
+    values = {k: ("" if v is None else str(v)) for k, v in task.items()}
+    budget = task.get("tokenBudget")
+    if isinstance(budget, dict):
+        values.update({name: str(budget.get(key) or "") for name, key in BUDGET.items()})
+    return values
 
 
 async def _render(

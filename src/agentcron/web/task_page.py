@@ -46,6 +46,8 @@ async def load_task(who: Viewer, task_id: str) -> dict[str, Any]:
     if task is None:
         raise not_found()
     task = dict(task)
+    if TASKS.enrich is not None:  # computed fields (token budget usage)
+        await TASKS.enrich(who.ctx, [task])
     task["state"] = task_state(task)
     return task
 
