@@ -119,3 +119,22 @@ def test_token_budget_fields(console: Callable[[], Console]) -> None:
     assert 'value="1000"' in edit and '<option value="week" selected' in edit
     assert con.post(f"/app/tasks/{task_id}/edit", name="b", budgetLimit="", budgetPeriod="").status_code == 303
     assert con.api.get(f"{API}/task/{task_id}/fetch").json()["tokenBudget"] is None
+
+
+def test_retry_fields(console: Callable[[], Console]) -> None:
+    con = console()
+    r = con.post("/app/tasks/new", name="r", retryMaxAttempts="0")
+    assert r.status_code == 400 and "maxAttempts" in _errors(r.text)["retryMaxAttempts"]
+    r = con.post("/app/tasks/new", name="r", retryMaxAttempts="3", pauseAfterFailures="2")
+    assert r.status_code == 303
+    task_id = r.headers["location"].split("/")[3].split("?")[0]
+    task = con.api.get(f"{API}/task/{task_id}/fetch").json()
+    assert task["retryPolicy"]["maxAttempts"] == 3 and task["pauseAfterFailures"] == 2
+    page = con.web.get(f"/app/tasks/{task_id}").text
+    assert "up to 3 runs per slot" in page
+    edit = con.web.get(f"/app/tasks/{task_id}/edit").text
+    assert 'id="retryMaxAttempts" name="retryMaxAttempts" inputmode="numeric" value="3"' in edit
+    r = con.post(f"/app/tasks/{task_id}/edit", name="r", retryMaxAttempts="", pauseAfterFailures="")
+    assert r.status_code == 303
+    task = con.api.get(f"{API}/task/{task_id}/fetch").json()
+    assert task["retryPolicy"] is None and task["pauseAfterFailures"] is None

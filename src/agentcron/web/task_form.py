@@ -37,8 +37,7 @@ NUMBERS: dict[str, tuple[str, str]] = {
     "maxCalls": ("Max calls", "Tool calls per run, 0 to 100,000"),
     "sessionDuration": ("Session duration (ms)", "Conversation session length in milliseconds, 0 to 3,600,000"),
     # issue 12 (shown when the API takes them)
-    "retryMaxAttempts": ("Retry attempts", "Tries of a failed run, the first included"),
-    "pauseAfterFailures": ("Pause after failures", "Pause the task after this many failures in a row"),
+    "pauseAfterFailures": ("Pause after failures", "Pause the task after this many failed slots in a row, 1 to 100"),
 }
 CHOICES: dict[str, tuple[str, list[str]]] = {
     "overlapPolicy": ("When a run is still going", ["skip", "queue", "allow", "cancelPrevious"]),
@@ -48,8 +47,13 @@ CHOICES: dict[str, tuple[str, list[str]]] = {
 BUDGET = {"budgetLimit": "limit", "budgetPeriod": "period"}
 BUDGET_PERIODS = ["day", "week", "month"]
 #: where an API message about a nested field is shown
-_ALIASES = {"tokenBudget.limit": "budgetLimit", "tokenBudget.period": "budgetPeriod", "tokenBudget": "budgetLimit"}
-TASK_FIELDS = frozenset((*TEXT, *REFS, *NUMBERS, *CHOICES, *BUDGET))
+_ALIASES = {
+    "tokenBudget.limit": "budgetLimit",
+    "tokenBudget.period": "budgetPeriod",
+    "tokenBudget": "budgetLimit",
+    "retryPolicy": "retryMaxAttempts",
+}
+TASK_FIELDS = frozenset((*TEXT, *REFS, *NUMBERS, *CHOICES, *BUDGET, "retryMaxAttempts"))
 PREVIEW_TAKE = 10
 _AT_FIELD = re.compile(r"at `\$\.([\w.]+)")
 _INVALID = re.compile(r"^Invalid (\w+)")
@@ -78,9 +82,11 @@ def field_of(message: str, known: frozenset[str] | None = None) -> str | None:
     return None
 
 
-def fields_of(form: FormMultiDict, editing: bool) -> dict[str, Any]:
+def fields_of(form: FormMultiDict, existing: dict[str, Any] | None) -> dict[str, Any]:
     """The form as API fields: empty text is "" (name, description) or null; an empty number is null (on
-    create: left out, the default)."""
+    create: left out, the default). ``retryMaxAttempts`` is the ``retryPolicy``'s ``maxAttempts`` (its
+    delays kept from ``existing``, the task edited, else the defaults)."""
+    editing = existing is not None
     out: dict[str, Any] = {}
     for name in (*TEXT, *REFS, *NUMBERS, *CHOICES):
         if not writable(name):
@@ -99,6 +105,13 @@ def fields_of(form: FormMultiDict, editing: bool) -> dict[str, Any]:
             out["tokenBudget"] = {key: value or None for key, value in sent.items()}
         elif editing:
             out["tokenBudget"] = None
+    if writable("retryPolicy"):
+        attempts = _text(form, "retryMaxAttempts")
+        if attempts:
+            old = existing.get("retryPolicy") if existing is not None else None
+            out["retryPolicy"] = {**(old if isinstance(old, dict) else {}), "maxAttempts": attempts}
+        elif editing:
+            out["retryPolicy"] = None
     return out
 
 
@@ -115,6 +128,7 @@ async def _choices(who: Viewer) -> dict[str, Any]:
         "numbers": {k: v for k, v in NUMBERS.items() if writable(k)},
         "choices": {k: v for k, v in CHOICES.items() if writable(k)},
         "budget": writable("tokenBudget"),
+        "retries": writable("retryPolicy"),
         "budget_periods": BUDGET_PERIODS,
         "csrf": who.csrf,
         "section": "Tasks",
@@ -154,6 +168,9 @@ def _form_values(task: dict[str, Any] | None, form: FormMultiDict | None) -> dic
     if task is None:
         return {"overlapPolicy": "skip", "misfirePolicy": "coalesce"}
     values = {k: ("" if v is None else str(v)) for k, v in task.items()}
+    retry = task.get("retryPolicy")
+    if isinstance(retry, dict):
+        values["retryMaxAttempts"] = str(retry.get("maxAttempts") or "")
     budget = task.get("tokenBudget")
     if isinstance(budget, dict):
         values.update({name: str(budget.get(key) or "") for name, key in BUDGET.items()})
@@ -197,7 +214,7 @@ async def _save(request: Request[Any, Any, Any], task_id: str | None) -> Templat
     who, form = await checked_form(request)
     task = await load_task(who, task_id) if task_id is not None else None
     try:
-        body = decode_fields(TaskWrite, fields_of(form, editing=task_id is not None))
+        body = decode_fields(TaskWrite, fields_of(form, task))
         if task_id is None:
             answer = await create_item(TASKS, who.ctx, who.account_id, body)
         else:

@@ -64,7 +64,7 @@ def execution_view(row: dict[str, Any]) -> dict[str, Any]:
         "started_at": started,
         "completed_at": completed,
         "duration": (completed - started) if started is not None and completed is not None else None,
-        "status": "queued" if active and status == "idle" else status,
+        "status": ("waiting" if row.get("resume_at") else "queued") if active and status == "idle" else status,
         "outcome": outcome,
         "tokens": (row.get("input_tokens") or 0) + (row.get("output_tokens") or 0),
         "summary": row.get("summary") or "",
