@@ -138,3 +138,17 @@ async def test_the_fake_server_streams_like_openai() -> None:
     calls = [tc for c in chunks for ch in c.choices for tc in (ch.delta.tool_calls or [])]
     assert calls[0].function is not None and json.loads(calls[0].function.arguments or "") == {"timezone": "UTC"}
     assert chunks[-1].usage is not None and chunks[-1].usage.total_tokens == 18
+
+
+async def test_a_model_error_carries_its_code_and_the_vendors_retry_after() -> None:
+    # (what a task's retryPolicy reads: a MODEL_ERROR is retried, and not before the vendor asked)
+    async with FakeOpenAI([error(429, "Rate limit reached", {"retry-after": "120"})]) as fake:
+        result = await AgentRunner(settings(fake, model_retries=0)).run(job([], model="openai:gpt-4o"), Events())
+    assert (result.outcome, result.error_code, result.retry_after_ms) == ("failure", "MODEL_ERROR", 120_000)
+    async with FakeOpenAI([error(500, "boom")]) as fake:
+        result = await AgentRunner(settings(fake, model_retries=0)).run(job([], model="openai:gpt-4o"), Events())
+    assert (result.error_code, result.retry_after_ms) == ("MODEL_ERROR", None)
+    script = [tool_call("report_failure", {"reason": "the feed is empty"}), text("Nothing to digest today.")]
+    async with FakeOpenAI(script) as fake:
+        result = await AgentRunner(settings(fake)).run(job([], model="gpt-4o-mini"), Events())
+    assert (result.outcome, result.error_code) == ("failure", "REPORTED_FAILURE")

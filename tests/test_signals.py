@@ -8,7 +8,15 @@ import pytest
 
 from agentcron.domain import Finished, Outcome
 from agentcron.observers import logs
-from agentcron.signals import ExecutionsFinished, FinishedRun, RunsReaped, Signals
+from agentcron.signals import (
+    ExecutionsFinished,
+    FinishedRun,
+    RunsReaped,
+    ScheduleChanged,
+    Signals,
+    TaskPaused,
+    settled,
+)
 
 
 def test_observers_get_the_signals_of_their_kind_in_order() -> None:
@@ -47,3 +55,14 @@ def test_the_log_observer_names_each_failed_run(caplog: pytest.LogCaptureFixture
         signals.emit(ExecutionsFinished([FinishedRun(ok, 10), FinishedRun(bad, 20)]))
     assert "execution e2 of task t1 failed after 20 ms: Model test failed: boom" in caplog.text
     assert "e1" not in caplog.text
+
+
+def test_what_settling_outcomes_did_is_announced() -> None:
+    signals = Signals()
+    seen: list[object] = []
+    signals.connect(ScheduleChanged, seen.append)
+    signals.connect(TaskPaused, seen.append)
+    failed = Finished("e1", 1, "t1", Outcome.FAILURE, "x", retry_at=5_000)
+    paused = Finished("e2", 1, "t2", Outcome.FAILURE, "x", paused="Paused after 3 consecutive failures")
+    settled(signals, [Finished("e0", 1, "t0", Outcome.SUCCESS, "ok"), failed, paused])
+    assert seen == [ScheduleChanged("t1"), TaskPaused("t2", None, "Paused after 3 consecutive failures")]

@@ -112,18 +112,12 @@ async def _read_tasks(tx: Tx, task_ids: Sequence[str]) -> dict[str, Row]:
 async def settle_outcomes(tx: Tx, results: Sequence[Finished], now: int, rng: Rng) -> None:
     """After ``results`` were recorded (in ``tx``; cancels are left alone): retry the failures the task's
     policy retries, count the slots that failed after their last attempt (pausing at
-    ``pauseAfterFailures``), reset the count on a success. Sets ``retry_at`` and ``paused`` on the results
-    it retried or that paused their task. Call before `settle_tasks` (which removes tasks deleted while
-    running: they are neither retried nor counted)."""
+    ``pauseAfterFailures``), reset the count on a success (as `settle_tasks` does). Sets ``retry_at`` and
+    ``paused`` on the results it retried or that paused their task. Call before `settle_tasks` (which
+    removes tasks deleted while running: they are neither retried nor counted)."""
     ended = [r for r in results if r.status == ExecStatus.IDLE and r.outcome != Outcome.PENDING]
     failed = [r for r in ended if r.outcome == Outcome.FAILURE]
-    if not failed:  # the usual batch: one statement, which changes nothing unless a task was failing
-        if ended:
-            await tx.execute(
-                "UPDATE tasks SET consecutive_failures = 0 WHERE consecutive_failures <> 0 AND "
-                + tx.sql.any_of("id", 1),
-                tx.sql.list_param(sorted({r.task_id for r in ended})),
-            )
+    if not failed:  # the usual batch: nothing to do here (`settle_tasks` resets the count of a success)
         return
     slots = _Slots(await _read_tasks(tx, sorted({r.task_id for r in ended})))
     runs = {

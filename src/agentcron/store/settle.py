@@ -25,7 +25,8 @@ async def delete_task_rows(tx: Tx, task_ids: Sequence[str]) -> None:
 
 async def settle_tasks(tx: Tx, outcomes: Sequence[tuple[str, str | None]], now: int) -> None:
     """After executions of these tasks left ``running``: status back to idle unless another still runs,
-    outcome/lastRunAt recorded (None: leave them), and tasks deleted while running are removed."""
+    outcome/lastRunAt recorded (None: leave them; a success resets ``consecutive_failures``), and tasks
+    deleted while running are removed."""
     if not outcomes:
         return
     task_ids = sorted({t for t, _ in outcomes})
@@ -57,7 +58,9 @@ async def settle_tasks(tx: Tx, outcomes: Sequence[tuple[str, str | None]], now: 
             "outcome = CASE WHEN v.outcome IS NULL OR tasks.last_run_at > $1 THEN tasks.outcome "
             "ELSE v.outcome END, "
             "last_run_at = CASE WHEN v.outcome IS NULL OR tasks.last_run_at > $1 THEN tasks.last_run_at "
-            "ELSE $1 END "
+            "ELSE $1 END, "
+            # a success ends a run of failed slots (failures are counted by `retries.settle_outcomes`)
+            "consecutive_failures = CASE WHEN v.outcome = 'success' THEN 0 ELSE tasks.consecutive_failures END "
             "FROM v WHERE tasks.id = v.id RETURNING tasks.id, tasks.status, tasks.deleted_at",
             now,
             *args,
