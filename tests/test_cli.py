@@ -358,3 +358,12 @@ def test_bad_usage_exits_2_a_down_server_is_named_and_every_command_has_help(tmp
     assert "hunter2" not in no_database.stderr
     for done in helps:
         assert done.returncode == 0 and "Example" in done.stdout, done.stdout
+
+
+def test_tasks_show_prints_the_token_budget_and_its_usage(server: Server) -> None:
+    secret = server.account("cli-budget")
+    with server.client(secret) as c:
+        task = new_task(c, schedule="never", tokenBudget={"limit": 5000, "period": "week"})
+    shown = run_cli(server, secret, "tasks", "show", task)
+    assert shown.returncode == 0, shown.stderr
+    assert "0 of 5000 this week, resets " in shown.stdout

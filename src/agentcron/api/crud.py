@@ -39,7 +39,8 @@ Answer = Callable[[AppContext, dict[str, Any]], dict[str, Any]]
 OnDelete = Callable[[AppContext, Tx, str, Row], Awaitable[bool]]
 #: enrich(ctx, wire items): adds computed fields to fetched and listed items in place (one call per page)
 Enrich = Callable[[AppContext, list[dict[str, Any]]], Awaitable[None]]
-#: enrich_json(ctx, items as JSON texts) -> the same with the computed fields (pages the database wrote)
+#: enrich_json(ctx, items as JSON texts) -> texts whose comma-join is the items with the computed fields (pages
+#: the database wrote)
 EnrichJson = Callable[[AppContext, list[str]], Awaitable[list[str]]]
 
 

@@ -97,7 +97,6 @@ def _budget_fields(schemas: dict[str, Any]) -> None:
     task = schemas["Task"]
     task["properties"]["tokensUsed"] = {"type": ["integer", "null"]}
     task["properties"]["budgetResetsAt"] = {"type": ["integer", "null"], "description": "epoch milliseconds"}
-    task["required"] += ["tokensUsed", "budgetResetsAt"]
 
 
 def _list_schema(ref: str) -> dict[str, Any]:

@@ -91,27 +91,30 @@ def _warnings(ctx: AppContext, row: dict[str, Any]) -> dict[str, Any]:
 
 
 async def token_usage(ctx: AppContext, items: list[dict[str, Any]]) -> None:
-    """``tokensUsed`` and ``budgetResetsAt`` of a page of tasks (computed: one query per page, none when no
-    task of it has a ``tokenBudget``)."""
+    """``tokensUsed`` and ``budgetResetsAt`` (computed fields, null as read) of a page of tasks: one query per
+    page, none when no task of it has a ``tokenBudget``."""
     await ctx.store.budgets.task_usage(items, ctx.clock.now_ms())
 
 
-#: a task without a budget, as the database writes its JSON (``tokenBudget`` comes just before ``meta``)
-_NO_BUDGET = '"tokenBudget":null,"meta":'
-_NO_USAGE = ',"tokensUsed":null,"budgetResetsAt":null}'
+#: a task without a budget as the database writes its JSON (the computed fields follow ``tokenBudget``, null as
+#: read): nothing to add. (On SQLite a ``meta`` holding this very text could make a page's
+#: budgeted task read as one without: its own listing shows null usage, nothing else.)
+_NO_BUDGET = '"tokenBudget":null,"tokensUsed":null,"budgetResetsAt":null,'
 
 
 async def token_usage_json(ctx: AppContext, texts: list[str]) -> list[str]:
-    """`token_usage` for a page the database wrote as JSON: the rows of tasks without a budget get their two
-    nulls spliced in as text (no decoding: the hot path of task/list); the others are decoded, computed
-    with one query, and written again."""
-    out = [t[:-1] + _NO_USAGE if _NO_BUDGET in t else t for t in texts]
+    """`token_usage` for a page the database wrote as JSON (``tokensUsed``/``budgetResetsAt`` already in
+    place as nulls): tasks without a budget are left as they are (the usual case, and the hot path of
+    task/list: one scan of the page, no per-row work); the others are decoded, computed with one query and
+    written again."""
+    if ",".join(texts).count(_NO_BUDGET) >= len(texts):
+        return texts
     budgeted = [i for i, t in enumerate(texts) if _NO_BUDGET not in t]
-    if budgeted:
-        items = [msgspec.json.decode(texts[i]) for i in budgeted]
-        await token_usage(ctx, items)
-        for i, item in zip(budgeted, items, strict=True):
-            out[i] = msgspec.json.encode(item).decode()
+    items = [msgspec.json.decode(texts[i]) for i in budgeted]
+    await token_usage(ctx, items)
+    out = list(texts)
+    for i, item in zip(budgeted, items, strict=True):
+        out[i] = msgspec.json.encode(item).decode()
     return out
 
 

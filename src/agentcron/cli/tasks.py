@@ -65,6 +65,15 @@ def show_task(t: dict[str, Any]) -> None:
         until = f" until {when(t['pausedUntil'])}" if t.get("pausedUntil") else ""
         reason = f": {t['pauseReason']}" if t.get("pauseReason") else ""
         pairs.append(("paused", f"since {when(t['pausedAt'])}{until}{reason}"))
+    budget = t.get("tokenBudget")
+    if isinstance(budget, dict):
+        used = t.get("tokensUsed") or 0
+        pairs.append(
+            (
+                "token budget",
+                f"{used} of {budget.get('limit')} this {budget.get('period')}, resets {when(t.get('budgetResetsAt'))}",
+            )
+        )
     pairs += [
         ("overlap", t.get("overlapPolicy")),
         ("misfire", t.get("misfirePolicy")),

@@ -37,6 +37,7 @@ def _default_out(v: Any) -> Any:
 
 _CONVERTERS: dict[str, Callable[[Any], Any] | None] = {
     "value": None,
+    "computed": None,
     "json": _json_out,
     "bool": _bool_out,
     "iso": _iso_out,
@@ -51,6 +52,9 @@ def json_in(v: Any) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class Field:
+    """A wire field and the column (or SQL expression) behind it. Kind ``computed``: not stored, read as
+    null (``column`` is ``NULL``) and filled in by the API (a task's ``tokensUsed``)."""
+
     wire: str
     column: str
     kind: str = "value"
@@ -88,7 +92,7 @@ class Resource:
             if f.wire in omit:
                 continue
             conv = _CONVERTERS[f.kind]
-            v = row[f.column]
+            v = None if f.kind == "computed" else row[f.column]
             out[f.wire] = v if conv is None else conv(v)
         if self.derive is not None:
             self.derive(out)
@@ -102,7 +106,8 @@ class Resource:
         return _json_fields(self)
 
     def has(self, wire: str) -> bool:
-        return any(f.wire == wire for f in self.fields)
+        """Whether ``wire`` is a stored field (computed ones are not written)."""
+        return any(f.wire == wire and f.kind != "computed" for f in self.fields)
 
     def column_for(self, wire: str) -> str:
         for f in self.fields:
@@ -224,6 +229,9 @@ TASK = Resource(
         _f("pauseReason", "pause_reason"),
         _f("pausedUntil", "paused_until"),
         _f("tokenBudget", "token_budget", "json"),
+        # computed on read from token_usage by the API (`api/tasks.token_usage`); null as stored
+        _f("tokensUsed", "NULL", "computed"),
+        _f("budgetResetsAt", "NULL", "computed"),
         _f("retryPolicy", "retry_policy", "json"),
         _f("pauseAfterFailures", "pause_after_failures"),
         _f("consecutiveFailures", "consecutive_failures"),
@@ -236,7 +244,18 @@ TASK = Resource(
 
 #: Fields the contract leaves out of ``task/export`` (run state is not configuration).
 TASK_EXPORT_OMIT = frozenset(
-    {"status", "outcome", "lastRunAt", "nextRunAt", "expiresAt", "blueprintId", "missedCount", "consecutiveFailures"}
+    {
+        "status",
+        "outcome",
+        "lastRunAt",
+        "nextRunAt",
+        "expiresAt",
+        "blueprintId",
+        "missedCount",
+        "consecutiveFailures",
+        "tokensUsed",
+        "budgetResetsAt",
+    }
 )
 
 EXECUTION = Resource(
