@@ -7,6 +7,7 @@ the minute and hour fields and ``*`` / one value / a range / a list of weekdays)
 
 from __future__ import annotations
 
+import functools
 import re
 
 from agentcron.schedule import CRON_NICKNAMES, NAMED_INTERVALS
@@ -81,6 +82,7 @@ def _cron_words(expr: str) -> str:
     return exact
 
 
+@functools.lru_cache(maxsize=4096)
 def schedule_in_words(schedule: str | None) -> str:
     """``schedule`` (a task's, as stored) described in words; "Manual runs only" for none."""
     text = (schedule or "").strip()
