@@ -58,6 +58,7 @@ bench: install-test
 	$(BIN)/python bench/write_floor.py
 	$(BIN)/python bench/events.py
 	$(BIN)/python bench/import_tasks.py
+	$(BIN)/python bench/console.py
 
 clean:
 	rm -rf $(VENV) tests/sdk/node_modules .mypy_cache .ruff_cache

@@ -120,7 +120,10 @@ def guard(console_server: Server) -> Guard:
 @pytest.fixture
 def page(chromium: Any, console_server: Server, guard: Guard) -> Iterator[Any]:
     """A page in a fresh context (no cookies), its base URL the console server; checked after the test."""
-    context = chromium.new_context(base_url=console_server.url, viewport={"width": 1280, "height": 800})
+    # The viewer's zone differs from UTC and from the tasks' zones, so pages show both where they should.
+    context = chromium.new_context(
+        base_url=console_server.url, viewport={"width": 1280, "height": 800}, timezone_id="America/New_York"
+    )
     context.set_default_timeout(10_000)
     pg = context.new_page()
     pg.on("request", lambda r: guard.requests.append(r.url))

@@ -11,8 +11,12 @@ API = "/api/v1"
 
 def wait_bot(c: httpx.Client, wait_s: float | None = None) -> str:
     """A bot on the offline ``test`` model; with ``wait_s``, one ``wait`` ability of that many seconds."""
-    abilities = [{"type": "wait", "config": {"seconds": wait_s}}] if wait_s else []
-    r = c.post(f"{API}/bot/create", json={"name": "b", "model": "test", "abilities": abilities})
+    return new_bot(c, "b", [{"type": "wait", "config": {"seconds": wait_s}}] if wait_s else [])
+
+
+def new_bot(c: httpx.Client, name: str, abilities: list[dict[str, Any]]) -> str:
+    """A bot on the offline ``test`` model (which calls each of its abilities once)."""
+    r = c.post(f"{API}/bot/create", json={"name": name, "model": "test", "abilities": abilities})
     assert r.status_code == 200, r.text
     return str(r.json()["id"])
 
@@ -21,6 +25,12 @@ def new_task(c: httpx.Client, **body: Any) -> str:
     r = c.post(f"{API}/task/create", json={"name": "t", **body})
     assert r.status_code == 200, r.text
     return str(r.json()["id"])
+
+
+def fetch_task(c: httpx.Client, task_id: str) -> dict[str, Any]:
+    r = c.get(f"{API}/task/{task_id}/fetch")
+    assert r.status_code == 200, r.text
+    return dict(r.json())
 
 
 def executions(c: httpx.Client, task_id: str) -> list[dict[str, Any]]:
