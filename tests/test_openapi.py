@@ -23,6 +23,7 @@ from agentcron.clock import SystemClock
 from agentcron.config import Settings
 from agentcron.domain import ExecStatus, MisfirePolicy, Outcome, OverlapPolicy, RunKind, SkipReason
 from agentcron.engine import ability_config as ac
+from agentcron.store.notices import EVENT_TYPES
 from tests.conftest import Server
 
 API = "/api/v1"
@@ -187,6 +188,8 @@ def test_every_enum_typed_field_lists_its_values() -> None:
         ("TaskWrite", "overlapPolicy"): [p.value for p in OverlapPolicy],
         ("TaskWrite", "misfirePolicy"): [p.value for p in MisfirePolicy],
         ("ExecutionEnd", "outcome"): [o.value for o in Outcome],
+        ("WebhookDelivery", "status"): ["pending", "delivered", "failed"],
+        ("WebhookDelivery", "eventType"): list(EVENT_TYPES),
     }
     for (name, field), values in expected.items():
         assert sorted(map(str, _values(schemas[name]["properties"][field]) or [])) == sorted(map(str, values)), field
@@ -203,7 +206,7 @@ def test_every_enum_typed_field_lists_its_values() -> None:
             if p["name"] in ("order", "paused"):
                 assert p["schema"]["enum"], (path, p["name"])
             if p["name"] in ("status", "outcome"):  # comma lists: the values are in the description
-                assert "idle" in p["description"] or "success" in p["description"], (path, p)
+                assert any(v in p["description"] for v in ("idle", "success", "delivered")), (path, p)
 
 
 def test_an_unknown_ability_type_is_refused_naming_the_valid_ones(sqlite_server: Server) -> None:

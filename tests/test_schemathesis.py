@@ -51,6 +51,7 @@ def _fuzz(operation: Any, mode: schemathesis.GenerationMode) -> None:
     run()
 
 
+@pytest.mark.timeout(600)  # (about 40 operations, 100 requests each: minutes on a busy machine)
 def test_every_operation_keeps_its_documented_contract(api: tuple[Server, str]) -> None:
     server, secret = api
     schema = schemathesis.openapi.from_url(f"{server.url}/api/v1/openapi.json")

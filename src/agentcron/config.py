@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 DEFAULT_DATABASE_URL = "sqlite:///./data/agentcron.db"
-ROLES = ("all", "api", "scheduler", "worker")
-ROLE_PARTS = ("api", "scheduler", "worker")
+ROLES = ("all", "api", "scheduler", "worker", "deliverer")
+ROLE_PARTS = ("api", "scheduler", "worker", "deliverer")
 
 
 class ConfigError(ValueError):
@@ -37,7 +37,7 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     host: str = "127.0.0.1"
     port: int = 8000
-    #: ``all`` runs API, scheduler and worker in one process; else a comma list of those roles.
+    #: ``all`` runs API, scheduler, worker and webhook deliverer in one process; else a comma list of those roles.
     role: str = "all"
     #: Largest accepted request body; bigger bodies get 413.
     max_body_bytes: int = 1_048_576
@@ -126,6 +126,18 @@ class Settings:
     #: process (logged as a warning): sessions then end when the process restarts and are not shared by
     #: several API processes.
     session_key: str = ""
+    #: Webhook deliveries: the first retry waits this long after a failed attempt (timeout, no answer, not 2xx),
+    #: each later one twice the previous, each wait at most ``webhook_retry_max_ms``; a delivery still failing
+    #: ``webhook_give_up_ms`` after its event is given up (status ``failed``).
+    webhook_retry_ms: int = 5_000
+    webhook_retry_max_ms: int = 600_000
+    webhook_give_up_ms: int = 86_400_000
+    #: One delivery attempt (connect, send, answer) must end within this long.
+    webhook_timeout_ms: int = 10_000
+    #: Deliveries one process sends at once.
+    webhook_concurrency: int = 32
+    #: Delivered and failed deliveries older than this are pruned.
+    webhook_retention_days: int = 7
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

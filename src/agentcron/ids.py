@@ -88,3 +88,9 @@ def id_time(value: str) -> int | None:
         return int(value[1:9], 36)
     except ValueError:
         return None
+
+
+def id_floor(at_ms: int) -> str:
+    """The smallest id `new_id` makes at ``at_ms``: every id made earlier sorts below it (ids compare by
+    creation instant first)."""
+    return "c" + _b36(max(0, at_ms), 8)

@@ -29,6 +29,7 @@ from agentcron.api.app import create_app
 from agentcron.api.context import AppContext
 from agentcron.clock import Clock, OffsetClock, SystemClock
 from agentcron.config import DEFAULT_DATABASE_URL, ConfigError, Settings
+from agentcron.deliverer import Deliverer
 from agentcron.domain import Job, RunResult
 from agentcron.engine import mcp_servers
 from agentcron.engine.ability_config import ABILITY_TYPES
@@ -40,17 +41,22 @@ from agentcron.events.lifecycle import OP_END, RunEvents
 from agentcron.health import Probes, handler
 from agentcron.janitor import Janitor
 from agentcron.observers import logs
+from agentcron.observers import webhooks as webhook_observer
 from agentcron.observers.metrics import HttpMetrics, Metrics
 from agentcron.observers.runbook import RunBook
 from agentcron.scheduler import Scheduler
 from agentcron.serving import deadline_protocol
 from agentcron.signals import (
     ExecutionsCanceled,
+    ExecutionsFinished,
     ExecutionsQueued,
     OperationEnded,
     RunsReaped,
     ScheduleChanged,
     Signals,
+    SlotsSkipped,
+    TaskPaused,
+    TasksResumed,
 )
 from agentcron.store.base import Store, open_store
 from agentcron.web.render import template_config
@@ -96,6 +102,9 @@ class Services:
     janitor: Janitor | None
     #: None when built without observers (``observe=False``)
     metrics: Metrics | None = None
+    #: the webhook deliverer (the ``deliverer`` role)
+    deliverer: Deliverer | None = None
+    _delivering: asyncio.Task[None] | None = None
     _loops: list[asyncio.Task[None]] = field(default_factory=list)
     _ticking: asyncio.Task[None] | None = None
     _started: bool = False
@@ -129,7 +138,12 @@ class Services:
         scheduler = Scheduler(store, settings, clock, signals, local=worker) if "scheduler" in roles else None
         janitor = Janitor(store.housekeeping, settings, clock, signals) if "scheduler" in roles else None
         metrics = Metrics(clock, ABILITY_TYPES) if observe else None
-        services = cls(settings, clock, store, signals, events, run_events, worker, scheduler, janitor, metrics)
+        deliverer = None
+        if "deliverer" in roles:
+            deliverer = Deliverer(store.webhooks, settings, clock, signals)
+        services = cls(
+            settings, clock, store, signals, events, run_events, worker, scheduler, janitor, metrics, deliverer
+        )
         services._wire()
         return services
 
@@ -139,6 +153,10 @@ class Services:
         logs.connect(self.signals, book, self.settings)
         metrics.connect(self.signals, book)
         book.connect(self.signals)  # last: it forgets ended runs once the others have read them
+        hooks = webhook_observer.connect(self.signals, metrics)
+        d = self.deliverer
+        if d is not None:
+            hooks.track_in_flight(lambda: d.in_flight)
         w = self.worker
         if w is not None:
             metrics.track_running(lambda: w.capacity.active)
@@ -158,6 +176,10 @@ class Services:
             self.signals.connect(RunsReaped, lambda sig: w.cancel_local(sig.execution_ids))
         if s is not None:
             self.signals.connect(ScheduleChanged, lambda _: s.wake.set())
+        d = self.deliverer
+        if d is not None:  # what may have written webhook deliveries (other processes' writes: by polling)
+            for kind in (ExecutionsFinished, ExecutionsCanceled, SlotsSkipped, RunsReaped, TaskPaused, TasksResumed):
+                self.signals.connect(kind, lambda _: d.wake.set())
 
     def context(self) -> AppContext:
         """What the API's handlers see."""
@@ -176,6 +198,8 @@ class Services:
             return "the scheduler has stopped"
         if any(t.done() for t in self._loops):
             return "the scheduler's janitor has stopped"
+        if self.deliverer is not None and (self._delivering is None or self._delivering.done()):
+            return "the webhook deliverer has stopped"
         w = self.worker
         if w is not None:
             # (the worker's loops: claims and heartbeats, and its outcome writer)
@@ -194,6 +218,8 @@ class Services:
             self._loops.append(self._ticking)
         if self.janitor is not None:
             self._loops.append(asyncio.create_task(self.janitor.run()))
+        if self.deliverer is not None:
+            self._delivering = asyncio.create_task(self.deliverer.run())
         self._started = True
         # Everything loaded so far (modules, app, pools) lives for the whole process: move it out of the
         # cyclic GC's generations so full collections stay short (they showed as latency spikes).
@@ -208,6 +234,9 @@ class Services:
             self.janitor.stopping = True
         if self.worker is not None:
             self.worker.capacity.stopping = True
+        if self.deliverer is not None:
+            self.deliverer.stopping = True
+            self.deliverer.wake.set()
 
     async def stop(self) -> None:
         """Graceful: quiesce, let a tick in flight commit (its runs reach the worker before its shutdown
@@ -217,6 +246,11 @@ class Services:
             await asyncio.wait([self._ticking], timeout=self.settings.shutdown_grace_ms / 1000)
         if self.worker is not None:
             await self.worker.shutdown(self.settings.shutdown_grace_ms)
+        if self.deliverer is not None:
+            if self._delivering is not None:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await self._delivering
+            await self.deliverer.stop()
         for t in self._loops:
             t.cancel()
         for t in self._loops:
@@ -303,7 +337,7 @@ def account_command(settings: Settings, environ: dict[str, str] | None = None) -
 
 
 def _started_lines(settings: Settings, listeners: Listeners) -> None:
-    roles = ",".join(r for r in ("api", "scheduler", "worker") if r in settings.roles)
+    roles = ",".join(r for r in ("api", "scheduler", "worker", "deliverer") if r in settings.roles)
     database = logs.redact_url(settings.database_url)
     url = _url(settings.host, settings.port) if listeners.api is not None else None
     health = _url(settings.host, settings.health_port) if listeners.health is not None else None

@@ -125,6 +125,29 @@ def settled(signals: Signals, results: Sequence[Finished]) -> None:
             signals.emit(TaskPaused(r.task_id, None, r.paused))
 
 
+@dataclass(slots=True)
+class WebhookAttempt:
+    """One delivery attempt of a webhook notification, as recorded: ``status`` delivered, pending (to be
+    retried) or failed (given up); ``error`` says why it did not succeed. (Not frozen: one per attempt.)"""
+
+    delivery_id: str
+    webhook_id: str
+    account_id: str
+    event_type: str
+    attempt: int
+    status: str
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class WebhooksAttempted:
+    """Webhook delivery attempts were recorded (a batch, by this process's deliverer)."""
+
+    attempts: Sequence[WebhookAttempt]
+
+
 S = TypeVar("S")
 
 

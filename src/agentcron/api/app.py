@@ -22,6 +22,7 @@ from agentcron.api.runs import run_routes
 from agentcron.api.schedules import schedule_routes
 from agentcron.api.subscribe import subscribe
 from agentcron.api.tasks import task_routes
+from agentcron.api.webhooks import webhook_routes
 from agentcron.api.wire import handle_api_error, handle_http_exception, handle_unexpected, json_asgi, json_response
 from agentcron.errors import ApiError, not_found
 from agentcron.health import Probes, ready_body
@@ -102,6 +103,7 @@ def create_app(
             *schedule_routes(),
             subscribe,
             *resource_routes(),
+            *webhook_routes(),
             *extra_routes,
         ],
         exception_handlers={

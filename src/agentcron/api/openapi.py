@@ -11,6 +11,7 @@ from typing import Any
 import msgspec
 
 from agentcron import __version__
+from agentcron.api import openapi_webhooks as hooks
 from agentcron.api.openapi_abilities import ability_schemas
 from agentcron.api.openapi_docs import (
     DOCUMENT,
@@ -36,7 +37,13 @@ from agentcron.api.schemas import (
     TaskWrite,
 )
 from agentcron.api.tasks import TASK_FILTERS
+from agentcron.api.webhooks import WebhookCreate, WebhookUpdate
 from agentcron.store.resources import BOT, CONTACT, CONVERSATION, EXECUTION, MESSAGE, TASK, TASK_EXPORT_OMIT, Resource
+from agentcron.store.webhooks import DELIVERY, WEBHOOK
+
+_OPERATIONS = {**OPERATIONS, **hooks.OPERATIONS}
+_EXAMPLES = {**EXAMPLES, **hooks.EXAMPLES}
+_RESPONSE_ENUMS = {**RESPONSE_ENUMS, **hooks.RESPONSE_ENUMS}
 
 _KIND_SCHEMA = {
     "json": {},
@@ -67,6 +74,8 @@ def _resource_schema(res: Resource) -> dict[str, Any]:
             "maxIterations",
             "missedCount",
             "attempt",
+            "attempts",
+            "statusCode",
             "inputTokens",
             "outputTokens",
             "modelRequests",
@@ -76,7 +85,7 @@ def _resource_schema(res: Resource) -> dict[str, Any]:
             props[f.wire] = {"type": ["integer", "null"]}
         else:
             props[f.wire] = {"type": ["string", "null"]}
-    for wire, values in RESPONSE_ENUMS.get(res.name, {}).items():
+    for wire, values in _RESPONSE_ENUMS.get(res.name, {}).items():
         props[wire] = {"type": ["string", "null"] if None in values else "string", "enum": values}
     for required in ("id", "createdAt", "updatedAt"):
         props[required] = {
@@ -139,7 +148,7 @@ _ERRORS = {status: _error(status) for status in _STATUSES}
 def _op(
     op_id: str, ok: dict[str, Any], body: str | None = None, params: list[dict[str, Any]] | None = None
 ) -> dict[str, Any]:
-    tag, summary, description = OPERATIONS[op_id]
+    tag, summary, description = _OPERATIONS[op_id]
     op: dict[str, Any] = {
         "operationId": op_id,
         "tags": [tag],
@@ -149,8 +158,8 @@ def _op(
     }
     if body:
         media: dict[str, Any] = {"schema": {"$ref": f"#/components/schemas/{body}"}}
-        if op_id in EXAMPLES:
-            media["example"] = EXAMPLES[op_id]
+        if op_id in _EXAMPLES:
+            media["example"] = _EXAMPLES[op_id]
         op["requestBody"] = {"content": {"application/json": media}}
     if params:
         op["parameters"] = params
@@ -190,7 +199,7 @@ def _filters(names: Iterable[str], resource: str) -> list[dict[str, Any]]:
     """The query parameters of a list's equality filters (``parse_list_query``: comma lists)."""
     out = []
     for name in names:
-        values = RESPONSE_ENUMS.get(resource, {}).get(name)
+        values = _RESPONSE_ENUMS.get(resource, {}).get(name)
         listed = f": {', '.join(str(v) for v in values)}" if values else ""
         text = f"only items whose {name} is one of these, comma-separated{listed}"
         out.append({"name": name, "in": "query", "description": text, "schema": {"type": "string"}})
@@ -278,6 +287,28 @@ def _import_op(schemas: dict[str, Any]) -> dict[str, Any]:
     return op
 
 
+def _webhook_paths(schemas: dict[str, Any], paths: dict[str, Any]) -> None:
+    """The webhook resource (extension) and its deliveries."""
+    schemas.update(hooks.answer_schemas())
+    schemas["Webhook"] = _resource_schema(WEBHOOK)
+    schemas["WebhookList"] = _list_schema("#/components/schemas/Webhook")
+    schemas["WebhookDelivery"] = _resource_schema(DELIVERY)
+    schemas["WebhookDeliveryList"] = _list_schema("#/components/schemas/WebhookDelivery")
+    base, wid = "/api/v1/webhook", [_path_param("webhookId")]
+    paths[f"{base}/create"] = {"post": _op("webhookCreate", _json("WebhookCreateResult"), "WebhookCreate")}
+    paths[f"{base}/list"] = {"get": _op("webhookList", _ok("#/components/schemas/WebhookList"), params=_LIST_PARAMS)}
+    paths[f"{base}/{{webhookId}}/fetch"] = {"get": _op("webhookFetch", _json("Webhook"), params=wid)}
+    paths[f"{base}/{{webhookId}}/update"] = {"post": _op("webhookUpdate", _ID, "WebhookUpdate", wid)}
+    paths[f"{base}/{{webhookId}}/delete"] = {"post": _op("webhookDelete", _ID, params=wid)}
+    paths[f"{base}/{{webhookId}}/delivery/list"] = {
+        "get": _op(
+            "webhookDeliveryList",
+            _ok("#/components/schemas/WebhookDeliveryList"),
+            params=[*wid, *_LIST_PARAMS, *_filters(("status", "eventType"), "delivery")],
+        )
+    }
+
+
 @lru_cache(maxsize=1)
 def openapi_document() -> dict[str, Any]:
     _, components = msgspec.json.schema_components(
@@ -291,6 +322,8 @@ def openapi_document() -> dict[str, Any]:
             BackfillBody,
             SubscribeBody,
             TaskImport,
+            WebhookCreate,
+            WebhookUpdate,
         ],
         ref_template="#/components/schemas/{name}",
     )
@@ -401,14 +434,15 @@ def openapi_document() -> dict[str, Any]:
     paths["/api/v1/task/{taskId}/execution/{executionId}/cancel"] = {
         "post": _op("taskExecutionCancel", _json("ExecutionCancelResult"), params=[*tid, _path_param("executionId")])
     }
-    for name, fields in FIELD_DOCS.items():
+    _webhook_paths(schemas, paths)
+    for name, fields in {**FIELD_DOCS, **hooks.FIELD_DOCS}.items():
         props = schemas[name]["properties"]
         for field, text in fields.items():
             props[field] = {**props[field], "description": text}  # (KeyError: a field the API does not have)
     return {
         "openapi": "3.1.0",
         "info": {"title": "agentcron", "version": __version__, "description": DOCUMENT},
-        "tags": TAGS,
+        "tags": [*TAGS, hooks.TAG],
         "components": {
             "schemas": schemas,
             "responses": _ERROR_RESPONSES,

@@ -343,3 +343,14 @@ async def send(
         finally:
             await response.aclose()
     raise BlockedAddress(f"too many redirects (more than {MAX_REDIRECTS})")
+
+
+async def check_url(url: str, allow: AllowList) -> list[str]:
+    """Check that a request to ``url`` may go out (an http or https URL whose host resolves only to addresses
+    that may be reached); returns those addresses, in order. Raises `BlockedAddress` saying why not."""
+    try:
+        target = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError) as e:
+        raise BlockedAddress(f"not a URL: {e}") from None
+    addresses, _, _ = await pin(target.scheme, target.host, target.port, allow)
+    return addresses

@@ -25,6 +25,7 @@ from agentcron.store.run_stats import RunStats
 from agentcron.store.runs import RunStore
 from agentcron.store.sqlite import SQLiteDatabase
 from agentcron.store.task_control import TaskControl
+from agentcron.store.webhooks import WebhookStore
 
 
 @dataclass(slots=True)
@@ -48,7 +49,8 @@ class ListQuery:
 class Store:
     """Every read and write of agentcron's data, by role: `accounts`, `firing` (the scheduler's tick),
     `runs` (claims, leases, outcomes), `housekeeping` (the janitor), `tasks` (the API's run controls),
-    `events` (the workflow event log); and generic resource access (the methods below)."""
+    `events` (the workflow event log), `webhooks` (endpoints and the delivery outbox); and generic resource
+    access (the methods below)."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -62,6 +64,7 @@ class Store:
         self.tasks = TaskControl(db, self.firing)
         self.events = EventLog(db)
         self.run_stats = RunStats(db)
+        self.webhooks = WebhookStore(db)
         #: `get` reads, coalesced per resource (see store/keyed_reads.py)
         self._keyed: dict[str, KeyedReads] = {}
 

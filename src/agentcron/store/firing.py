@@ -11,6 +11,7 @@ from agentcron import ids
 from agentcron.domain import DueTask, ExecState, Job, PlannedRun, RunKind, Usage
 from agentcron.store.budgets import TokenBudgets
 from agentcron.store.db import Database, Tx
+from agentcron.store.notices import SLOT_SKIPPED, Notice, record_notices
 from agentcron.store.pausing import resume_due
 from agentcron.store.retries import Superseded, next_retry_at, queue_due, supersede
 from agentcron.store.rows import EXECUTION_COLUMNS, chunks, execution_row, task_config
@@ -135,11 +136,19 @@ class FiringStore:
                 )
 
     async def insert_executions(self, tx: Tx, runs: Sequence[PlannedRun], now: int) -> None:
-        """Record ``runs`` (queued, or done when skipped); a slot already recorded is left as it is."""
+        """Record ``runs`` (queued, or done when skipped: a ``slot.skipped`` notice each); a slot already
+        recorded is left as it is."""
         if runs:
             await tx.insert_many(
                 "task_executions", EXECUTION_COLUMNS, [execution_row(r, now) for r in runs], _ONCE_PER_SLOT
             )
+            skips = [
+                Notice(SLOT_SKIPPED, r.task.account_id, r.task.id, r.execution_id, {"reason": r.reason})
+                for r in runs
+                if r.kind == RunKind.SKIP
+            ]
+            if skips:
+                await record_notices(tx, skips, now)
 
     async def set_next_runs(
         self, tx: Tx, updates: Sequence[tuple[str, int | None, int]], started: Collection[str] = ()

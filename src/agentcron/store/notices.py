@@ -3,8 +3,11 @@ that reports one makes inside its own transaction (the outbox: a delivery is wri
 with the change it reports).
 
 ``record_notices`` writes one ``webhook_deliveries`` row per matching webhook (same account, the event
-type subscribed, the webhook's task or every task), with the body rendered now from the same wire
-objects the API returns. With no webhook matching it costs one indexed read.
+type subscribed, the webhook's task or every task). The row holds a reference to what happened (event
+type, instant, task, execution, extra data), not the body: the deliverer renders the body from the task
+and execution rows when it first claims the delivery, off the path of the change (an execution that
+ended is final, so the body shows it as it ended). With no webhook matching it costs one indexed read;
+with some, that read and one bulk insert.
 """
 
 from __future__ import annotations
@@ -13,6 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
+from agentcron import ids
 from agentcron.store.db import Tx
 
 EXECUTION_SUCCEEDED = "execution.succeeded"
@@ -34,6 +40,21 @@ EVENT_TYPES = (
     BUDGET_EXHAUSTED,
 )
 
+#: Key of the reference a delivery's ``payload`` holds until the deliverer renders the body over it.
+NOTICE_KEY = "notice"
+DELIVERY_COLUMNS = (
+    "id",
+    "account_id",
+    "webhook_id",
+    "event_type",
+    "payload",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "created_at",
+    "updated_at",
+)
+
 
 @dataclass(slots=True)
 class Notice:
@@ -47,7 +68,42 @@ class Notice:
     extra: dict[str, Any] | None = None
 
 
+def _subscribed(events: Any) -> frozenset[str]:
+    value = msgspec.json.decode(events) if isinstance(events, str | bytes) else events
+    return frozenset(value) if isinstance(value, list) else frozenset()
+
+
+def _reference(n: Notice, now: int) -> str:
+    ref = {"type": n.type, "at": now, "taskId": n.task_id, "executionId": n.execution_id, "extra": n.extra}
+    return msgspec.json.encode({NOTICE_KEY: ref}).decode()
+
+
 async def record_notices(tx: Tx, notices: Sequence[Notice], now: int) -> None:
-    """Write the deliveries these notices make, in ``tx`` (see the module docstring)."""
-    # The webhook store (agentcron.store.webhooks) provides the outbox; until then nothing subscribes.
-    return None
+    """Write the deliveries these notices make, in ``tx`` (see the module docstring). Each delivery is due
+    at once (``next_attempt_at = now``)."""
+    if not notices:
+        return
+    accounts = sorted({n.account_id for n in notices})
+    hooks = await tx.fetch(
+        f"SELECT id, account_id, task_id, events FROM webhooks WHERE {tx.sql.any_of('account_id', 1)}",
+        tx.sql.list_param(accounts),
+    )
+    if not hooks:
+        return
+    by_account: dict[str, list[tuple[str, str | None, frozenset[str]]]] = {}
+    for h in hooks:
+        by_account.setdefault(h["account_id"], []).append((h["id"], h["task_id"], _subscribed(h["events"])))
+    rows: list[tuple[Any, ...]] = []
+    for n in notices:
+        matching = [
+            hook_id
+            for hook_id, task_id, events in by_account.get(n.account_id, ())
+            if n.type in events and (task_id is None or task_id == n.task_id)
+        ]
+        if matching:
+            payload = _reference(n, now)
+            rows += [
+                (ids.new_id(now), n.account_id, hook_id, n.type, payload, "pending", 0, now, now, now)
+                for hook_id in matching
+            ]
+    await tx.insert_rows("webhook_deliveries", DELIVERY_COLUMNS, rows)

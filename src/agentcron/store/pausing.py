@@ -6,6 +6,7 @@ from __future__ import annotations
 from agentcron.schedule import ScheduleError
 from agentcron.slots import next_slot
 from agentcron.store.db import Database, Row, Tx
+from agentcron.store.notices import TASK_RESUMED, Notice, record_notices
 
 
 async def pause_task(tx: Tx, task_id: str, now: int, reason: str | None, until: int | None) -> None:
@@ -47,4 +48,6 @@ async def resume_due(db: Database, now: int, limit: int = 1000) -> list[str]:
         )
         for task in rows:
             await resume_task(tx, task, now)
+        resumed = [Notice(TASK_RESUMED, r["account_id"], r["id"], None, {"automatic": True}) for r in rows]
+        await record_notices(tx, resumed, now)
     return [r["id"] for r in rows]

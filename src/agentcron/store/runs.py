@@ -12,10 +12,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from agentcron import ids
-from agentcron.domain import Finished, Job, TaskConfig
+from agentcron.domain import ExecStatus, Finished, Job, Outcome, TaskConfig
 from agentcron.retries import Rng
 from agentcron.store.budgets import TokenBudgets
 from agentcron.store.db import Database, Row, Tx
+from agentcron.store.notices import EXECUTION_SUCCEEDED, Notice, record_notices
 from agentcron.store.retries import previous_errors, settle_outcomes
 from agentcron.store.rows import (
     CONVERSATION_COLUMNS,
@@ -106,6 +107,15 @@ async def start_jobs(
         )
     await tx.insert_rows("conversations", [c for c, _ in CONVERSATION_COLUMNS], conversations)
     return jobs
+
+
+def succeeded(recorded: Sequence[Finished]) -> list[Notice]:
+    """The ``execution.succeeded`` notices of recorded outcomes."""
+    return [
+        Notice(EXECUTION_SUCCEEDED, r.account_id, r.task_id, r.execution_id)
+        for r in recorded
+        if r.outcome == Outcome.SUCCESS and r.status != ExecStatus.CANCELED
+    ]
 
 
 class RunStore:
@@ -231,6 +241,7 @@ class RunStore:
                 recorded.extend(by_id[r["id"]] for r in rows)
             await tx.insert_rows("messages", [c for c, _ in MESSAGE_COLUMNS], message_rows(recorded, now))
             await settle_outcomes(tx, recorded, now, self.rng)
+            await record_notices(tx, succeeded(recorded), now)
             last = {r.task_id: r for r in recorded}
             await settle_tasks(tx, [(t, str(r.outcome)) for t, r in last.items()], now)
             await self.budgets.record(tx, recorded, now)

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from agentcron.domain import ExecState, ExecStatus, Outcome
 from agentcron.store.db import Row, Tx
+from agentcron.store.notices import EXECUTION_CANCELED, Notice, record_notices
 from agentcron.store.rows import chunks
 
 CANCELED_SUMMARY = "Task execution canceled"
@@ -93,10 +94,11 @@ async def cancel_runs(
     rows = await tx.fetch(
         "UPDATE task_executions SET state = 'done', status = 'canceled', outcome = 'failure', "
         "summary = $3, completed_at = $2, updated_at = $2, lease_until = NULL "
-        f"WHERE task_id = $1 AND state IN ('queued', 'running', 'waiting'){extra} RETURNING id",
+        f"WHERE task_id = $1 AND state IN ('queued', 'running', 'waiting'){extra} RETURNING id, account_id",
         *args,
     )
     canceled = [r["id"] for r in rows]
     if canceled:
+        await record_notices(tx, [Notice(EXECUTION_CANCELED, r["account_id"], task_id, r["id"]) for r in rows], now)
         await settle_tasks(tx, [(task_id, Outcome.FAILURE.value)], now)
     return canceled

@@ -11,6 +11,7 @@ from agentcron.schedule import ScheduleError
 from agentcron.slots import next_slot, slots_between
 from agentcron.store.db import Database, Row, Tx
 from agentcron.store.firing import FiringStore
+from agentcron.store.notices import EXECUTION_CANCELED, TASK_PAUSED, TASK_RESUMED, Notice, record_notices
 from agentcron.store.pausing import pause_task, resume_task
 from agentcron.store.rows import task_config
 from agentcron.store.settle import cancel_runs, delete_task_rows
@@ -121,6 +122,8 @@ class TaskControl:
         async with self.db.tx(write=True) as tx:
             await self._task(tx, account_id, task_id)
             await pause_task(tx, task_id, now, reason, until)
+            extra = {"reason": reason, "until": until}
+            await record_notices(tx, [Notice(TASK_PAUSED, account_id, task_id, None, extra)], now)
 
     async def resume(self, account_id: str, task_id: str, now: int) -> bool:
         """Resume a paused task: its next slot is computed from ``now`` (slots that passed while paused are
@@ -131,6 +134,7 @@ class TaskControl:
             if task["paused_at"] is None:
                 return False
             await resume_task(tx, task, now)
+            await record_notices(tx, [Notice(TASK_RESUMED, account_id, task_id, None, {"automatic": False})], now)
         return True
 
     async def delete(self, tx: Tx, task: Row, now: int) -> bool:
@@ -145,12 +149,15 @@ class TaskControl:
             task["id"],
         )
         if running is not None:
-            await tx.execute(
+            dropped = await tx.fetch(
                 "UPDATE task_executions SET state = 'done', status = 'canceled', outcome = 'failure', "
                 "summary = 'Task deleted before this execution started', completed_at = $2, updated_at = $2 "
-                "WHERE task_id = $1 AND state IN ('queued', 'waiting')",
+                "WHERE task_id = $1 AND state IN ('queued', 'waiting') RETURNING id",
                 task["id"],
                 now,
+            )
+            await record_notices(
+                tx, [Notice(EXECUTION_CANCELED, task["account_id"], task["id"], r["id"]) for r in dropped], now
             )
             await tx.execute(
                 "UPDATE tasks SET deleted_at = $2, next_run_at = NULL, updated_at = $2 WHERE id = $1", task["id"], now

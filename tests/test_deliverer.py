@@ -1,0 +1,174 @@
+"""The webhook deliverer (agentcron.deliverer) against a fake receiver over real HTTP on loopback, on both
+backends with an injected clock: signatures that verify with the standardwebhooks library, retries on the
+doubling schedule, timeouts, giving up, and refused private addresses."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from typing import Any
+
+import msgspec
+import pytest
+from standardwebhooks import Webhook
+
+from agentcron.clock import FakeClock
+from agentcron.config import Settings
+from agentcron.deliverer import Deliverer, retry_at
+from agentcron.signals import Signals, WebhooksAttempted
+from agentcron.store.base import Store
+from agentcron.store.notices import TASK_PAUSED
+from tests.runs_helpers import make_task
+from tests.webhook_receiver import receiver
+
+pytestmark = pytest.mark.anyio
+SECOND, MINUTE, HOUR = 1000, 60_000, 3_600_000
+LOCAL = Settings(http_allow=("127.0.0.1",), webhook_timeout_ms=2000)
+
+
+def test_the_retry_schedule_doubles_from_5_s_caps_each_wait_at_10_min_and_gives_up_after_24_h() -> None:
+    s = Settings()
+    waits = []
+    at = created = 1_000_000
+    for attempt in range(1, 200):
+        nxt = retry_at(created, attempt, at, s.webhook_retry_ms, s.webhook_retry_max_ms, s.webhook_give_up_ms)
+        if nxt is None:
+            break
+        waits.append(nxt - at)
+        at = nxt
+    assert waits[:8] == [5 * SECOND * 2**i for i in range(7)] + [600 * SECOND]
+    assert max(waits) == 10 * MINUTE and waits[-1] <= 10 * MINUTE
+    assert at <= created + 24 * HOUR < at + 10 * MINUTE  # retried until the 24 hours run out
+    assert len(waits) == 8 + (24 * HOUR - sum(waits[:8])) // (10 * MINUTE)
+
+
+async def _setup(store: Store, url: str, now: int) -> tuple[str, str, str]:
+    acc = await store.accounts.create_account("a", now)
+    tid = await make_task(store, acc, now, "hourly")
+    webhook_id, secret = await store.webhooks.create(acc, url, [TASK_PAUSED], None, "", now)
+    await store.tasks.pause(acc, tid, now, "lunch", None)
+    return tid, webhook_id, secret
+
+
+async def _delivery(store: Store) -> dict[str, Any]:
+    async with store.db.tx() as tx:
+        row = await tx.fetchrow("SELECT * FROM webhook_deliveries")
+    assert row is not None
+    return row
+
+
+async def test_a_receiver_failing_twice_gets_the_third_attempt_signed_and_verifiable(store: Store) -> None:
+    now = time.time_ns() // 1_000_000  # (the library checks the signature's timestamp against its own clock)
+    clock = FakeClock(now)
+    signals = Signals()
+    seen: list[WebhooksAttempted] = []
+    signals.connect(WebhooksAttempted, seen.append)
+    with receiver([500, 500, 200]) as rx:
+        tid, _, secret = await _setup(store, rx.url, now)
+        d = Deliverer(store.webhooks, LOCAL, clock, signals)
+        try:
+            assert await d.deliver_once(clock.now_ms()) == 1
+            row = await _delivery(store)
+            assert (row["status"], row["attempts"], row["last_status_code"]) == ("pending", 1, 500)
+            assert row["last_error"] == "HTTP 500" and row["next_attempt_at"] == clock.now_ms() + 5 * SECOND
+            assert await d.deliver_once(clock.now_ms() + 4999) == 0  # not due yet
+            clock.advance(5 * SECOND)
+            assert await d.deliver_once(clock.now_ms()) == 1
+            assert (await _delivery(store))["next_attempt_at"] == clock.now_ms() + 10 * SECOND
+            clock.advance(10 * SECOND)
+            assert await d.deliver_once(clock.now_ms()) == 1
+        finally:
+            await d.stop()
+    row = await _delivery(store)
+    assert (row["status"], row["attempts"], row["last_status_code"], row["last_error"]) == ("delivered", 3, 200, None)
+    assert len(rx.requests) == 3
+    assert len({r.headers["webhook-id"] for r in rx.requests}) == 1  # one message, retried
+    assert len({r.body for r in rx.requests}) == 1  # the same bytes each time
+    last = rx.requests[-1]
+    body = Webhook(secret).verify(last.body, last.headers)
+    assert body["type"] == TASK_PAUSED and body["data"]["task"]["id"] == tid and body["data"]["reason"] == "lunch"
+    assert last.headers["content-type"] == "application/json"
+    assert [a.status for sig in seen for a in sig.attempts] == ["pending", "pending", "delivered"]
+    with pytest.raises(Exception, match="signature"):
+        Webhook("whsec_" + "A" * 43 + "=").verify(last.body, last.headers)
+
+
+async def test_a_slow_receiver_times_out_and_is_retried(store: Store) -> None:
+    now = 1_700_000_000_000
+    clock = FakeClock(now)
+    with receiver([200], delay=1.5) as rx:
+        await _setup(store, rx.url, now)
+        d = Deliverer(store.webhooks, replace(LOCAL, webhook_timeout_ms=300), clock, Signals())
+        try:
+            started = time.monotonic()
+            assert await d.deliver_once(now) == 1
+            assert time.monotonic() - started < 1.4  # the attempt ended at its timeout, not the answer
+        finally:
+            await d.stop()
+    row = await _delivery(store)
+    assert (row["status"], row["attempts"], row["last_status_code"]) == ("pending", 1, None)
+    assert row["last_error"] == "timed out after 0.3 s" and row["next_attempt_at"] == now + 5 * SECOND
+
+
+async def test_a_delivery_failing_past_the_retry_period_is_given_up(store: Store) -> None:
+    now = 1_700_000_000_000
+    clock = FakeClock(now)
+    with receiver([503]) as rx:
+        await _setup(store, rx.url, now)
+        d = Deliverer(store.webhooks, replace(LOCAL, webhook_give_up_ms=16 * SECOND), clock, Signals())
+        try:
+            for wait in (0, 5 * SECOND, 10 * SECOND):  # then 15 s + 20 s would pass the 16 s
+                clock.advance(wait)
+                assert await d.deliver_once(clock.now_ms()) == 1
+        finally:
+            await d.stop()
+    row = await _delivery(store)
+    assert (row["status"], row["attempts"], row["last_status_code"]) == ("failed", 3, 503)
+    assert row["next_attempt_at"] is None and len(rx.requests) == 3
+
+
+async def test_private_addresses_are_refused_at_delivery_unless_allow_listed(store: Store) -> None:
+    now = 1_700_000_000_000
+    with receiver([204]) as rx:
+        await _setup(store, rx.url, now)  # (the store takes any URL: the API checks it at create)
+        d = Deliverer(store.webhooks, Settings(), FakeClock(now), Signals())
+        try:
+            assert await d.deliver_once(now) == 1
+        finally:
+            await d.stop()
+        assert rx.requests == []
+    row = await _delivery(store)
+    assert row["status"] == "pending" and row["last_status_code"] is None
+    assert row["last_error"].startswith("refused: 127.0.0.1 resolves to 127.0.0.1, a private, loopback")
+
+
+async def test_the_loop_delivers_on_a_wake_up_with_at_most_n_in_flight(store: Store) -> None:
+    import asyncio
+
+    now = time.time_ns() // 1_000_000
+    with receiver([204], delay=0.2) as rx:
+        acc = await store.accounts.create_account("a", now)
+        await store.webhooks.create(acc, rx.url, [TASK_PAUSED], None, "", now)
+        for _ in range(6):
+            tid = await make_task(store, acc, now, "hourly")
+            await store.tasks.pause(acc, tid, now, None, None)
+        d = Deliverer(store.webhooks, replace(LOCAL, webhook_concurrency=2), FakeClock(now), Signals())
+        loop = asyncio.create_task(d.run())
+        try:
+            for _ in range(200):
+                async with store.db.tx() as tx:
+                    left = await tx.fetchrow("SELECT COUNT(*) AS n FROM webhook_deliveries WHERE status <> 'delivered'")
+                if left is not None and left["n"] == 0:
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            d.stopping = True
+            d.wake.set()
+            await loop
+            await d.stop()
+    assert len(rx.requests) == 6
+    # never more than 2 at once: each request arrived at least ~0.2 s after the one two before it
+    starts = sorted(r.at for r in rx.requests)
+    assert all(b - a >= 0.15 for a, b in zip(starts, starts[2:], strict=False))
+    bodies = [msgspec.json.decode(r.body)["type"] for r in rx.requests]
+    assert bodies == [TASK_PAUSED] * 6
