@@ -83,10 +83,17 @@ async def record_notices(tx: Tx, notices: Sequence[Notice], now: int) -> None:
     at once (``next_attempt_at = now``)."""
     if not notices:
         return
-    accounts = sorted({n.account_id for n in notices})
+    accounts = tx.sql.list_param(sorted({n.account_id for n in notices}))
+    tasks = tx.sql.list_param(sorted({n.task_id for n in notices}))
+    # Two index ranges of (account_id, task_id): the webhooks of these tasks, and those of every task. (An
+    # account may have a webhook per task: only those of the tasks at hand are read.)
     hooks = await tx.fetch(
-        f"SELECT id, account_id, task_id, events FROM webhooks WHERE {tx.sql.any_of('account_id', 1)}",
-        tx.sql.list_param(accounts),
+        "SELECT id, account_id, task_id, events FROM webhooks "
+        f"WHERE {tx.sql.any_of('account_id', 1)} AND {tx.sql.any_of('task_id', 2)} "
+        "UNION ALL SELECT id, account_id, task_id, events FROM webhooks "
+        f"WHERE {tx.sql.any_of('account_id', 1)} AND task_id IS NULL",
+        accounts,
+        tasks,
     )
     if not hooks:
         return

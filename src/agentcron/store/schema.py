@@ -309,6 +309,8 @@ webhooks = sa.Table(
     _ts("created_at", False),
     _ts("updated_at", False),
     sa.Index("ix_webhooks_account_created", "account_id", "created_at", "id"),
+    # the outbox's lookup: an account's webhooks of these tasks, and those of every task (task_id NULL)
+    sa.Index("ix_webhooks_account_task", "account_id", "task_id"),
 )
 
 #: The outbox: one row per event per webhook, written in the transaction of the change it reports, and
