@@ -33,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -133,12 +134,15 @@ async def run_agentcron(
     rounds: int = 1,
     schedule: str = "cron",
     observe: list[bool] | None = None,
+    before_round: Callable[[Store, str, list[str], int], Awaitable[None]] | None = None,
+    **overrides: Any,
 ) -> Result | list[list[Result]]:
     """Load once, then fire the N due tasks ``rounds`` times (each round re-arms them one minute later);
     the round with the median p99 lateness is reported (single runs of small N are noisy).
 
     With ``observe`` (a list of on/off modes), each round is run once per mode, in turn, and every result
-    is returned: one list per mode."""
+    is returned: one list per mode. ``before_round(store, account, due task ids, round)`` runs before each
+    round starts; ``overrides`` are more `Settings` fields."""
     settings = Settings(
         database_url=url,
         worker_concurrency=2000,
@@ -146,12 +150,13 @@ async def run_agentcron(
         max_executions_per_day=0,
         scheduler_batch=1000,
         misfire_grace_ms=600_000,
+        **overrides,
     )
     store = await open_store(url)
     wall = time.time_ns() // 1_000_000
     t0 = (wall // 60_000 + 1) * 60_000  # next minute boundary (a cron slot)
     t_load = time.perf_counter()
-    await load(store, n, n_idle, t0, wall, schedule)
+    account = await load(store, n, n_idle, t0, wall, schedule)
     await settle_after_load(store)
     load_s = time.perf_counter() - t_load
     async with store.db.tx() as tx:
@@ -178,6 +183,8 @@ async def run_agentcron(
                     await tx.execute(
                         f"UPDATE tasks SET next_run_at = $1, schedule = $2 WHERE id IN ({marks})", slot, again, *chunk
                     )
+        if before_round is not None:
+            await before_round(store, account, due_ids, r)
         # Shift the clock so that the slot comes 2 s from now, whatever the loading took.
         clock = OffsetClock(slot - 2000 - time.time_ns() // 1_000_000)
         # The no-op bot runs through BasicRunner: this measures scheduling and durable bookkeeping, not a model.

@@ -9,7 +9,7 @@ import pytest
 
 from agentcron.config import DEFAULT_DATABASE_URL, ConfigError, Settings
 
-ROLE_MESSAGE = "AGENTCRON_ROLE must be 'all' or a comma list of api, scheduler, worker, not {!r}"
+ROLE_MESSAGE = "AGENTCRON_ROLE must be 'all' or a comma list of api, scheduler, worker, deliverer, not {!r}"
 
 
 def test_an_empty_environment_gives_the_defaults() -> None:
@@ -87,11 +87,12 @@ def test_a_bad_integer_names_the_variable(raw: str) -> None:
 @pytest.mark.parametrize(
     ("role", "roles"),
     [
-        ("all", {"api", "scheduler", "worker"}),
+        ("all", {"api", "scheduler", "worker", "deliverer"}),
         ("api", {"api"}),
         ("api,worker", {"api", "worker"}),
         (" scheduler , worker ,", {"scheduler", "worker"}),
-        ("worker,all", {"api", "scheduler", "worker"}),
+        ("worker,all", {"api", "scheduler", "worker", "deliverer"}),
+        ("deliverer", {"deliverer"}),
     ],
 )
 def test_roles(role: str, roles: set[str]) -> None:

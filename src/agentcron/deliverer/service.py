@@ -147,7 +147,9 @@ class Deliverer:
 
     async def _send(self, delivery: Delivery) -> None:
         try:
-            self._done.append(await self.attempt(delivery))
+            attempt = await self.attempt(delivery)
+            # (appended after the await: the recorder swaps the list while attempts are sent)
+            self._done.append(attempt)
         except Exception:  # (its lease lapses and it is tried again)
             log.exception("webhook delivery %s failed unexpectedly", delivery.id)
         self._recorded.set()

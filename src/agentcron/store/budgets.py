@@ -190,17 +190,26 @@ class TokenBudgets:
         """Set ``tokensUsed`` (this period) and ``budgetResetsAt`` on wire tasks (``id``, ``timezone``,
         ``tokenBudget``): null for a task without a budget. One statement per call (a page), none when no
         task of it has a budget."""
-        spans: list[_Span] = []
-        with_budget: list[dict[str, Any]] = []
-        for t in tasks:
-            budget = parse_budget(t.get("tokenBudget"))
-            t["tokensUsed"] = t["budgetResetsAt"] = None
-            if budget is not None:
-                spans.append(_task_span(t["id"], t.get("timezone"), budget, now))
-                with_budget.append(t)
-        if not spans:
-            return
-        async with self.db.tx() as tx:
-            used = await _used(tx, spans)
-        for t, span, n in zip(with_budget, spans, used, strict=True):
-            t["tokensUsed"], t["budgetResetsAt"] = n, span.resets_at
+        if any(parse_budget(t.get("tokenBudget")) is not None for t in tasks):
+            async with self.db.tx() as tx:
+                await task_usage_in(tx, tasks, now)
+        else:
+            for t in tasks:
+                t["tokensUsed"] = t["budgetResetsAt"] = None
+
+
+async def task_usage_in(tx: Tx, tasks: Sequence[dict[str, Any]], now: int) -> None:
+    """`TokenBudgets.task_usage` in the caller's transaction."""
+    spans: list[_Span] = []
+    with_budget: list[dict[str, Any]] = []
+    for t in tasks:
+        budget = parse_budget(t.get("tokenBudget"))
+        t["tokensUsed"] = t["budgetResetsAt"] = None
+        if budget is not None:
+            spans.append(_task_span(t["id"], t.get("timezone"), budget, now))
+            with_budget.append(t)
+    if not spans:
+        return
+    used = await _used(tx, spans)
+    for t, span, n in zip(with_budget, spans, used, strict=True):
+        t["tokensUsed"], t["budgetResetsAt"] = n, span.resets_at

@@ -20,6 +20,7 @@ import msgspec
 
 from agentcron import ids
 from agentcron.errors import not_found
+from agentcron.store.budgets import task_usage_in
 from agentcron.store.db import Database, Row, Tx
 from agentcron.store.notices import NOTICE_KEY
 from agentcron.store.resources import EXECUTION, TASK, Field, Resource
@@ -227,7 +228,7 @@ class WebhookStore:
                     tx.sql.list_param(sorted({r["webhook_id"] for r in rows})),
                 )
             }
-            bodies = await _render(tx, rows)
+            bodies = await _render(tx, rows, now)
             return [
                 Delivery(
                     r["id"],
@@ -311,7 +312,7 @@ class WebhookStore:
         return None if row is None else int(row["next_attempt_at"])
 
 
-async def _render(tx: Tx, rows: Sequence[Row]) -> dict[str, bytes]:
+async def _render(tx: Tx, rows: Sequence[Row], now: int) -> dict[str, bytes]:
     """delivery id -> its body: kept as it is when rendered before, else rendered from the reference it
     holds (task and execution as the API shows them now) and written over it."""
     out: dict[str, bytes] = {}
@@ -331,6 +332,7 @@ async def _render(tx: Tx, rows: Sequence[Row]) -> dict[str, bytes]:
         t["id"]: TASK.to_wire(t)
         for t in await tx.fetch(f"SELECT * FROM tasks WHERE {tx.sql.any_of('id', 1)}", tx.sql.list_param(task_ids))
     }
+    await task_usage_in(tx, list(tasks.values()), now)  # (the computed fields, as the API shows them)
     executions = (
         {
             e["id"]: EXECUTION.to_wire(e)
