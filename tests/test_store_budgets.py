@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 import pytest
 
 from agentcron.clock import FakeClock
@@ -214,3 +215,21 @@ async def test_pruning_keeps_forty_days_of_token_usage(store: Store) -> None:
     assert await _usage(store, tid) == {20260601: 5, 20260710: 7}
     await store.housekeeping.prune_usage(ms("2026-07-12T10:00:00Z"))
     assert await _usage(store, tid) == {20260710: 7}
+
+
+async def test_the_crossing_writes_one_budget_exhausted_delivery_in_the_outbox(store: Store) -> None:
+    now = ms("2026-06-01T10:00:00Z")
+    acc = await store.accounts.create_account("a", now)
+    tid = await _task(store, acc, now, "Europe/Berlin", {"limit": 50, "period": "day"}, schedule="never")
+    hook, _ = await store.webhooks.create(acc, "https://example.com/h", ["budget.exhausted"], None, "", now)
+    await _record(store, [_spent(acc, tid, 30, "e1")], now)
+    await _record(store, [_spent(acc, tid, 30, "e2")], now + 1)
+    await _record(store, [_spent(acc, tid, 30, "e3")], now + 2)  # (past the limit already: no second one)
+    async with store.db.tx() as tx:
+        rows = await tx.fetch("SELECT event_type, payload FROM webhook_deliveries WHERE webhook_id = $1", hook)
+    (row,) = rows
+    assert row["event_type"] == "budget.exhausted"
+    ref = next(iter(msgspec.json.decode(row["payload"]).values()))
+    assert (ref["taskId"], ref["executionId"]) == (tid, "e2")
+    resets = ms("2026-06-02T00:00:00+02:00")
+    assert ref["extra"] == {"used": 60, "limit": 50, "period": "day", "resetsAt": resets, "scope": "task"}
