@@ -1,19 +1,25 @@
 """Retries end to end over real HTTP, on both backends: a bot whose HTTP tool calls a local server that fails
 twice and then succeeds, with ``retryPolicy.maxAttempts: 3``, ends with three executions (attempts 1, 2, 3;
-the last a success), each retry told which attempt it is and how the one before failed."""
+the last a success), each retry told which attempt it is and how the one before failed, and one
+``execution.succeeded`` webhook delivery (no ``execution.failed``: the slot succeeded in the end). A slot
+that fails every attempt is reported once (``execution.failed``), and pauses its task (``task.paused``)."""
 
 from __future__ import annotations
 
+import json
 import secrets
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.conftest import PG_URL, Server, _admin, _swap_db, start_server, stop_server, wait_until
 from tests.http_helpers import API, executions, new_task
+from tests.webhook_receiver import Receiver, receiver
 
 #: the service may call loopback addresses (the flaky server below)
 LOOPBACK = {"AGENTCRON_HTTP_ALLOW": "127.0.0.1"}
@@ -75,13 +81,34 @@ def loopback_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.Tem
     _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+EVENTS = ["execution.succeeded", "execution.failed", "execution.canceled", "task.paused"]
+
+
+def flaky_task(c: httpx.Client, flaky: Flaky, rx: Receiver, attempts: int) -> str:
+    """A task whose bot's one tool calls ``flaky``, retried up to ``attempts`` times, pausing after one failed
+    slot, with a webhook of its events to ``rx``; triggered."""
+    ability = {"type": "http", "name": "ping", "config": {"url": flaky.url, "method": "GET"}}
+    bot = c.post(f"{API}/bot/create", json={"name": "b", "model": "test", "abilities": [ability]}).json()["id"]
+    policy = {"maxAttempts": attempts, "initialDelayMs": 1000, "maxDelayMs": 1000}
+    task_id = new_task(c, botId=bot, schedule="never", retryPolicy=policy, pauseAfterFailures=1)
+    hook = c.post(f"{API}/webhook/create", json={"url": rx.url, "events": EVENTS, "taskId": task_id})
+    assert hook.status_code == 200, hook.text
+    assert c.post(f"{API}/task/{task_id}/trigger", json={}).status_code == 200
+    return task_id
+
+
+def deliveries(rx: Receiver) -> list[dict[str, Any]]:
+    with rx.lock:
+        return [json.loads(r.body) for r in rx.requests]
+
+
 def test_a_tool_that_fails_twice_succeeds_on_the_third_attempt(loopback_server: Server) -> None:
-    with Flaky(failures=2) as flaky, loopback_server.client(loopback_server.account()) as c:
-        ability = {"type": "http", "name": "ping", "config": {"url": flaky.url, "method": "GET"}}
-        bot = c.post(f"{API}/bot/create", json={"name": "b", "model": "test", "abilities": [ability]}).json()["id"]
-        policy = {"maxAttempts": 3, "initialDelayMs": 1000, "maxDelayMs": 1000}
-        task_id = new_task(c, botId=bot, schedule="never", retryPolicy=policy, pauseAfterFailures=1)
-        assert c.post(f"{API}/task/{task_id}/trigger", json={}).status_code == 200
+    with (
+        Flaky(failures=2) as flaky,
+        receiver() as rx,
+        loopback_server.client(loopback_server.account()) as c,
+    ):
+        task_id = flaky_task(c, flaky, rx, 3)
 
         def settled() -> list[dict[str, Any]] | None:
             runs = executions(c, task_id)
@@ -104,3 +131,27 @@ def test_a_tool_that_fails_twice_succeeds_on_the_third_attempt(loopback_server: 
         ).json()["items"]
         instruction = messages[0]["text"]
         assert "This is attempt 3 of 3: the previous attempt failed:" in instruction and "HTTP 500" in instruction
+        (delivery,) = wait_until(lambda: deliveries(rx))
+        assert delivery["type"] == "execution.succeeded"
+        assert (delivery["data"]["execution"]["id"], delivery["data"]["execution"]["attempt"]) == (runs[2]["id"], 3)
+        time.sleep(0.5)  # (a failure notice, had one been written, is delivered within this)
+        assert [d["type"] for d in deliveries(rx)] == ["execution.succeeded"]
+
+
+def test_a_slot_failing_every_attempt_is_reported_once_and_pauses_its_task(loopback_server: Server) -> None:
+    with (
+        Flaky(failures=100) as flaky,
+        receiver() as rx,
+        loopback_server.client(loopback_server.account()) as c,
+    ):
+        task_id = flaky_task(c, flaky, rx, 2)
+        kinds = wait_until(lambda: sorted(d["type"] for d in deliveries(rx)) if len(deliveries(rx)) >= 2 else None)
+        assert kinds == ["execution.failed", "task.paused"]
+        runs = sorted(executions(c, task_id), key=lambda e: e["attempt"])
+        assert [(e["attempt"], e["outcome"]) for e in runs] == [(1, "failure"), (2, "failure")]
+        by_type = {d["type"]: d for d in deliveries(rx)}
+        assert by_type["execution.failed"]["data"]["execution"]["id"] == runs[1]["id"]  # the last attempt
+        assert by_type["task.paused"]["data"]["reason"] == "Paused after 1 consecutive failures"
+        t = c.get(f"{API}/task/{task_id}/fetch").json()
+        assert (t["consecutiveFailures"], t["pauseReason"]) == (1, "Paused after 1 consecutive failures")
+        assert flaky.hits == 2
