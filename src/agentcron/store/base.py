@@ -172,6 +172,14 @@ class Store:
         async with self.db.tx() as tx:
             return await tx.fetch(sql, *args)
 
+    async def list_values(
+        self, res: Resource, account_id: str, query: ListQuery, columns: Sequence[str]
+    ) -> list[Sequence[Any]]:
+        """`list_page` reading only ``columns`` of ``res``'s table, each row a tuple in that order (the read
+        path, no per-row mapping: the console's Tasks table)."""
+        sql, args = self._page_sql(", ".join(columns), res, account_id, query, None)
+        return await self.db.read_rows(sql, tuple(args))
+
     async def list_page_json(
         self, res: Resource, account_id: str, query: ListQuery, parent_id: str | None = None
     ) -> tuple[list[str], str | None] | None:

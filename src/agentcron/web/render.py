@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import zoneinfo
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +19,7 @@ TEMPLATES = HERE / "templates"
 STATIC = HERE / "static"
 
 
+@functools.lru_cache(maxsize=512)
 def zone(name: str | None) -> zoneinfo.ZoneInfo | None:
     """The IANA zone ``name``, or None when it is empty or unknown (callers then show UTC)."""
     if not name:

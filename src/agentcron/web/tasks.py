@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -12,7 +13,6 @@ from litestar.response import Redirect, Template
 from agentcron import ids
 from agentcron.schedule_words import schedule_in_words
 from agentcron.store.base import ListQuery
-from agentcron.store.db import Row
 from agentcron.store.resources import BOT, TASK
 from agentcron.web.access import Viewer, viewer
 from agentcron.web.render import ago, when
@@ -94,29 +94,40 @@ class TaskRow:
     next_run: str
 
 
-def task_row(r: Row, bot_names: dict[str, str], now: int) -> TaskRow:
-    """`TaskRow` of a task row (columns, as `Store.list_page` reads them)."""
-    paused = r["paused_at"] is not None
-    state = "paused" if paused else ("running" if r["status"] == "running" else "idle")
-    tz = r["timezone"]
-    last = r["last_run_at"]
-    outcome = r["outcome"] or ""
+#: the task columns a `TaskRow` is made of, in `task_row`'s order
+ROW_COLUMNS = (
+    "id",
+    "name",
+    "bot_id",
+    "schedule",
+    "timezone",
+    "status",
+    "outcome",
+    "paused_at",
+    "last_run_at",
+    "next_run_at",
+)
+
+
+def task_row(values: Sequence[Any], bot_names: dict[str, str], now: int) -> TaskRow:
+    """`TaskRow` of a task's `ROW_COLUMNS` values."""
+    id_, name, bot_id, schedule, tz, status, outcome, paused_at, last, next_run = values
+    state = "paused" if paused_at is not None else ("running" if status == "running" else "idle")
     if state == "running":
         outcome = "pending"
-    elif last is None:
+    elif last is None or outcome is None:
         outcome = ""
-    bot_id = r["bot_id"]
     return TaskRow(
-        id=r["id"],
-        name=r["name"] or "(no name)",
+        id=id_,
+        name=name or "(no name)",
         bot=str(bot_names.get(bot_id) or bot_id) if bot_id else "—",
-        schedule=schedule_in_words(r["schedule"]),
+        schedule=schedule_in_words(schedule),
         zone=tz or "UTC",
         state=state,
         outcome=outcome,
         last_run=ago(last, now) if last is not None else "never",
         last_run_at=when(last, tz),
-        next_run=when(r["next_run_at"], tz) or "—",
+        next_run=when(next_run, tz) or "—",
     )
 
 
@@ -134,7 +145,7 @@ async def bot_list(who: Viewer) -> list[dict[str, Any]]:
 
 
 async def _list_context(who: Viewer, f: TaskFilters) -> dict[str, Any]:
-    rows = await who.ctx.store.list_page(TASK, who.account_id, f.query())
+    rows = await who.ctx.store.list_values(TASK, who.account_id, f.query(), ROW_COLUMNS)
     bots = await bot_list(who)
     bot_names = {b["id"]: b["name"] or b["id"] for b in bots}
     tasks = [task_row(r, bot_names, who.now) for r in rows]
