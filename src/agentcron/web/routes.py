@@ -25,6 +25,7 @@ from agentcron.web.session import Sealer
 from agentcron.web.task_form import task_form_routes
 from agentcron.web.task_page import task_page_routes
 from agentcron.web.tasks import tasks_routes
+from agentcron.web.webhooks import webhook_routes
 
 _HEADINGS = {400: "That did not work", 403: "Not allowed", 404: "Not found", 429: "Limit reached"}
 
@@ -60,6 +61,7 @@ def web_routes(settings: Settings) -> list[Any]:
             *execution_routes(),
             *bot_routes(),
             *data_routes(),
+            *webhook_routes(),
         ],
         exception_handlers={
             SignInRequired: redirect_to_sign_in,
