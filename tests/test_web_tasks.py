@@ -128,3 +128,14 @@ def test_task_page_controls(console: Callable[[], Console]) -> None:
     r = con.post(f"/app/tasks/{task}/delete")
     assert r.status_code == 303 and r.headers["location"] == "/app/tasks"
     assert con.web.get(f"/app/tasks/{task}").status_code == 404
+
+
+def test_rows_are_escaped(console: Callable[[], Console]) -> None:
+    con = console()
+    task = new_task(con.api, name='<script>alert("x")</script>', schedule="daily", timezone="Asia/Tokyo")
+    page = con.web.get("/app/tasks").text
+    assert "<script>alert" not in page
+    assert f'<a href="/app/tasks/{task}">&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;</a>' in page
+    renamed = con.api.post(f"{API}/task/{task}/update", json={"name": "plain"})
+    assert renamed.status_code == 200
+    assert f'<a href="/app/tasks/{task}">plain</a>' in con.web.get("/app/tasks").text  # a new version, a new row
