@@ -13,7 +13,7 @@ import pytest
 from agentcron.clock import FakeClock
 from agentcron.config import Settings
 from agentcron.engine.agent import AgentRunner
-from agentcron.store.base import open_store
+from agentcron.store.base import Store, open_store
 from tests.runs_helpers import (
     cancel,
     conversation_messages,
@@ -29,6 +29,17 @@ from tests.runs_helpers import (
 pytestmark = pytest.mark.anyio
 
 
+async def _until_in_tool(store: Store, task_id: str) -> None:
+    """Wait until the run has begun its second operation (the model request, then the tool call): a
+    condition, not a fixed sleep, so a loaded machine does not cancel it before it reaches the tool."""
+    async with asyncio.timeout(15):
+        while True:
+            rows = await store.events.history(task_id, 50)
+            if sum(1 for r in rows if r["type"] == "operationBegin") >= 2:
+                return
+            await asyncio.sleep(0.02)
+
+
 async def test_worker_cancel_and_time_limit_with_the_agent_runner(tmp_path: Path) -> None:
     store = await open_store(f"sqlite:///{tmp_path / 'a.db'}")
     try:
@@ -41,7 +52,7 @@ async def test_worker_cancel_and_time_limit_with_the_agent_runner(tmp_path: Path
         worker = make_worker(store, clock, Settings(), "w1", AgentRunner(Settings()))
         assert await worker.claim_once(clock.now_ms()) == 1
         (running,) = list(worker.running.values())
-        await asyncio.sleep(0.3)  # inside the wait tool
+        await _until_in_tool(store, tid)
         assert not running.task.done()
         canceled = await cancel(store, tid, clock.now_ms())
         started = time.monotonic()
