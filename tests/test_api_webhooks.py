@@ -137,3 +137,48 @@ def test_a_receiver_answering_500_twice_gets_the_third_delivery_signed(local_ser
         None,
     )
     assert d["webhookId"] == made["id"] and d["deliveredAt"] is not None
+
+
+@pytest.mark.slow
+def test_a_sigkill_with_deliveries_pending_loses_none_of_them(db_url: str) -> None:
+    import signal
+
+    from tests.conftest import free_port
+
+    port = free_port()  # nothing listens there yet: every attempt fails and is retried
+    env = {
+        "AGENTCRON_HTTP_ALLOW": "127.0.0.1",
+        "AGENTCRON_WEBHOOK_RETRY_MS": "200",
+        "AGENTCRON_WEBHOOK_RETRY_MAX_MS": "500",
+        "AGENTCRON_WEBHOOK_TIMEOUT_MS": "500",  # (a lease of 6 s)
+    }
+    first = start_server(db_url, env=env)
+    try:
+        with first.client(first.account()) as c:
+            made = _create(c, url=f"http://127.0.0.1:{port}/hook")
+            tasks = [
+                c.post(f"{API}/task/create", json={"name": f"t{i}", "schedule": "daily"}).json()["id"]
+                for i in range(20)
+            ]
+            for task_id in tasks:
+                assert c.post(f"{API}/task/{task_id}/pause", json={"reason": "x"}).status_code == 200
+
+            def tried() -> bool:
+                items = c.get(f"{API}/webhook/{made['id']}/delivery/list").json()["items"]
+                return len(items) == 20 and all(d["attempts"] >= 1 for d in items)
+
+            wait_until(tried, timeout=30)
+    finally:
+        first.proc.send_signal(signal.SIGKILL)
+        first.proc.wait()
+    with receiver([204], port=port) as rx:
+        second = start_server(db_url, env=env)
+        try:
+            wait_until(lambda: len({r.headers["webhook-id"] for r in rx.requests}) >= 20, timeout=60)
+            with second.client(second.account("other")) as other:
+                assert other.get(f"{API}/webhook/list").json()["items"] == []  # (tenancy still holds)
+        finally:
+            stop_server(second)
+    hook = Webhook(made["secret"])
+    paused = {hook.verify(r.body, r.headers)["data"]["task"]["id"] for r in rx.requests}
+    assert paused == set(tasks)

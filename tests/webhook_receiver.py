@@ -33,8 +33,9 @@ class Receiver:
 
 
 @contextmanager
-def receiver(statuses: list[int] | None = None, delay: float = 0.0) -> Iterator[Receiver]:
-    """A receiver at ``http://127.0.0.1:<port>/hook`` answering ``statuses`` in turn (default: 204s)."""
+def receiver(statuses: list[int] | None = None, delay: float = 0.0, port: int = 0) -> Iterator[Receiver]:
+    """A receiver at ``http://127.0.0.1:<port>/hook`` (any free port by default) answering ``statuses`` in turn
+    (default: 204s)."""
     state = Receiver("", statuses or [204], delay)
 
     class Handler(BaseHTTPRequestHandler):
@@ -55,7 +56,8 @@ def receiver(statuses: list[int] | None = None, delay: float = 0.0) -> Iterator[
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    ThreadingHTTPServer.allow_reuse_address = True
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

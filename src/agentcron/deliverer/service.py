@@ -48,8 +48,8 @@ class Deliverer:
         self.signals = signals
         self.concurrency = n = max(1, settings.webhook_concurrency)
         self.sender = sender or Sender(AllowList.parse(settings.http_allow), settings.webhook_timeout_ms, n)
-        #: an attempt holds its delivery this long: its timeout and a margin for recording it
-        self.lease_ms = settings.webhook_timeout_ms + 30_000
+        #: an attempt holds its delivery this long: its timeout, and as long again plus 5 s to record it
+        self.lease_ms = 2 * settings.webhook_timeout_ms + 5_000
         self.wake = asyncio.Event()
         self.stopping = False
         self._inflight: set[asyncio.Task[None]] = set()
@@ -123,7 +123,8 @@ class Deliverer:
                 try:
                     now = self.clock.now_ms()
                     room = self.concurrency - len(self._inflight)
-                    if room > 0:
+                    # Claims in batches: a slot freed alone waits for half of them (or for none in flight).
+                    if room > 0 and (room * 2 >= self.concurrency or not self._inflight):
                         for delivery in await self.store.claim(now, self.lease_ms, room):
                             self._start(delivery)
                             claimed += 1
@@ -132,7 +133,7 @@ class Deliverer:
                         await self.prune_once(now)
                 except Exception:
                     log.exception("webhook delivery step failed")
-                if claimed == 0 or len(self._inflight) >= self.concurrency:
+                if claimed == 0 or len(self._inflight) * 2 > self.concurrency:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self.wake.wait(), self.settings.poll_ms / 1000)
         finally:
