@@ -84,6 +84,7 @@ def environment() -> Environment:
         autoescape=select_autoescape(default=True, default_for_string=True),
         trim_blocks=True,
         lstrip_blocks=True,
+        auto_reload=False,  # the templates ship in the package: no stat of each file on every render
     )
     env.filters.update(when=when, duration=duration, words=schedule_in_words, local_input=local_input)
     env.globals.update(ago=ago)
