@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable
 
 from tests.conftest import wait_until
-from tests.http_helpers import API, executions, new_task, wait_bot
+from tests.http_helpers import API, executions, new_bot, new_task, wait_bot
 from tests.web_helpers import Console, texts
 from tests.web_helpers import console as console  # the fixture
 
@@ -139,3 +139,13 @@ def test_rows_are_escaped(console: Callable[[], Console]) -> None:
     renamed = con.api.post(f"{API}/task/{task}/update", json={"name": "plain"})
     assert renamed.status_code == 200
     assert f'<a href="/app/tasks/{task}">plain</a>' in con.web.get("/app/tasks").text  # a new version, a new row
+
+
+def test_shared_cells_are_escaped(console: Callable[[], Console]) -> None:
+    """Bot names (cached per name across rows) are escaped like the rest of the row."""
+    con = console()
+    bot = new_bot(con.api, "<b>Ops & co</b>", [])
+    task = new_task(con.api, name="a", botId=bot, schedule="daily", timezone="Europe/Berlin")
+    row = con.web.get("/app/tasks").text.split(f'id="task-{task}"')[1].split("</tr>")[0]
+    assert '<td data-label="Bot">&lt;b&gt;Ops &amp; co&lt;/b&gt;</td>' in row
+    assert 'Every day at 00:00<span class="sub">Europe/Berlin</span>' in row
