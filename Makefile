@@ -59,6 +59,7 @@ bench: install-test
 	$(BIN)/python bench/events.py
 	$(BIN)/python bench/import_tasks.py
 	$(BIN)/python bench/console.py
+	$(BIN)/python bench/console_rows.py
 
 clean:
 	rm -rf $(VENV) tests/sdk/node_modules .mypy_cache .ruff_cache

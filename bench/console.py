@@ -131,14 +131,19 @@ def sign_in(port: int, secret: str) -> str:
 # -- 1. the Tasks page against the JSON list ----------------------------------------------------------
 
 
-def bench_page(port: int, pid: int, secret: str, cookie: str, rounds: int, n: int) -> tuple[str, bool]:
-    api = Http(port, {"authorization": f"Bearer {secret}"})
+def make_tasks(api: Http) -> None:
+    """100 tasks of one bot through the API: 5 schedules, 4 zones (the Tasks page's benchmarks)."""
     bot = api.json("POST", f"{API}/bot/create", {"name": "Bench bot", "model": "test"})["id"]
     zones = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Tokyo"]
     schedules = ["0 9 * * 1-5", "*/15 * * * *", "daily", "30 2 * * *", "0 0 1 * *"]
     for i in range(100):
         body = {"name": f"Task {i:03d}", "botId": bot, "schedule": schedules[i % 5], "timezone": zones[i % 4]}
         api.json("POST", f"{API}/task/create", {**body, "description": "A task of bench/console.py", "meta": {"i": i}})
+
+
+def bench_page(port: int, pid: int, secret: str, cookie: str, rounds: int, n: int) -> tuple[str, bool]:
+    api = Http(port, {"authorization": f"Bearer {secret}"})
+    make_tasks(api)
     page = Http(port, {"cookie": cookie})
     targets = {
         "json": (api, f"{API}/task/list?take=100"),
