@@ -195,3 +195,24 @@ async def test_prune_removes_old_finished_deliveries_only(store: Store) -> None:
     assert await store.webhooks.prune(NOW + 1) == 1  # only the first: the others are younger
     assert await store.webhooks.prune(NOW + 100) == 1  # the pending one stays
     assert [r["status"] for r in await deliveries(store)] == [PENDING]
+
+
+async def test_a_skip_of_a_slot_already_recorded_reports_nothing(store: Store) -> None:
+    """The scheduler's skip of a slot that already has an execution (here: backfilled while the scheduler
+    was behind) inserts nothing, so it must report no ``slot.skipped``: that slot was not skipped, and the
+    notice would name an execution that does not exist."""
+    from agentcron.clock import FakeClock
+    from tests.runs_helpers import executions, make_bot, make_scheduler
+
+    start = ms("2026-06-01T09:30:00Z")
+    acc = await store.accounts.create_account("a", start)
+    bot = await make_bot(store, acc, start)
+    tid = await make_task(store, acc, start, "hourly", bot_id=bot, overlap_policy="skip")
+    await hook(store, acc, [SLOT_SKIPPED])
+    now = ms("2026-06-01T10:30:00Z")  # the 10:00 slot has not fired yet (the scheduler is behind)
+    backfilled = await store.tasks.backfill(acc, tid, ms("2026-06-01T10:00:00Z"), now, now)
+    assert [r.scheduled_for for r in backfilled] == [ms("2026-06-01T10:00:00Z")]
+    await make_scheduler(store, FakeClock(now)).run_until_idle(now)
+    runs = await executions(store, acc, tid)
+    assert [e["id"] for e in runs] == [backfilled[0].execution_id]  # the slot stays the backfill's
+    assert await deliveries(store) == []

@@ -137,18 +137,32 @@ class FiringStore:
 
     async def insert_executions(self, tx: Tx, runs: Sequence[PlannedRun], now: int) -> None:
         """Record ``runs`` (queued, or done when skipped: a ``slot.skipped`` notice each); a slot already
-        recorded is left as it is."""
-        if runs:
-            await tx.insert_many(
-                "task_executions", EXECUTION_COLUMNS, [execution_row(r, now) for r in runs], _ONCE_PER_SLOT
+        recorded is left as it is, and its skip reports nothing (the slot was not skipped)."""
+        if not runs:
+            return
+        skips = [r for r in runs if r.kind == RunKind.SKIP]
+        inserted = await tx.insert_many(
+            "task_executions",
+            EXECUTION_COLUMNS,
+            [execution_row(r, now) for r in runs],
+            _ONCE_PER_SLOT,
+            returning="id" if skips else "",
+        )
+        if not skips:
+            return
+        if inserted is None:  # the backend cannot return inserted rows: read back which skips were inserted
+            inserted = await tx.fetch(
+                f"SELECT id FROM task_executions WHERE {tx.sql.any_of('id', 1)}",
+                tx.sql.list_param([r.execution_id for r in skips]),
             )
-            skips = [
-                Notice(SLOT_SKIPPED, r.task.account_id, r.task.id, r.execution_id, {"reason": r.reason})
-                for r in runs
-                if r.kind == RunKind.SKIP
-            ]
-            if skips:
-                await record_notices(tx, skips, now)
+        written = {r["id"] for r in inserted}
+        notices = [
+            Notice(SLOT_SKIPPED, r.task.account_id, r.task.id, r.execution_id, {"reason": r.reason})
+            for r in skips
+            if r.execution_id in written
+        ]
+        if notices:
+            await record_notices(tx, notices, now)
 
     async def set_next_runs(
         self, tx: Tx, updates: Sequence[tuple[str, int | None, int]], started: Collection[str] = ()
