@@ -138,3 +138,22 @@ def test_retry_fields(console: Callable[[], Console]) -> None:
     assert r.status_code == 303
     task = con.api.get(f"{API}/task/{task_id}/fetch").json()
     assert task["retryPolicy"] is None and task["pauseAfterFailures"] is None
+
+
+def test_editing_keeps_max_calls(console: Callable[[], Console]) -> None:
+    """``maxCalls`` is stored but never answered by the API: the edit form must still show the task's value,
+    or saving the form as shown (here: a rename) silently lifts the task's tool-call cap."""
+    con = console()
+    r = con.api.post(f"{API}/task/create", json={"name": "capped", "maxCalls": 3})
+    assert r.status_code == 200, r.text
+    task_id = r.json()["id"]
+    shown = re.search(
+        r'name="maxCalls" inputmode="numeric" value="([^"]*)"', con.web.get(f"/app/tasks/{task_id}/edit").text
+    )
+    assert shown is not None and shown.group(1) == "3"
+    r = con.post(f"/app/tasks/{task_id}/edit", name="renamed", maxCalls=shown.group(1))
+    assert r.status_code == 303, r.text
+    again = re.search(
+        r'name="maxCalls" inputmode="numeric" value="([^"]*)"', con.web.get(f"/app/tasks/{task_id}/edit").text
+    )
+    assert again is not None and again.group(1) == "3"

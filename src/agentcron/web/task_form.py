@@ -22,7 +22,7 @@ from agentcron.api.wire import decode_fields
 from agentcron.errors import ApiError
 from agentcron.schedule_preview import warnings_of
 from agentcron.store.base import ListQuery
-from agentcron.store.resources import CONTACT
+from agentcron.store.resources import CONTACT, TASK
 from agentcron.web.access import Viewer, checked_form, viewer
 from agentcron.web.render import when
 from agentcron.web.task_page import load_task, parse_local
@@ -204,10 +204,19 @@ async def new_task(request: Request[Any, Any, Any]) -> Template:
     return await _render(await viewer(request), None)
 
 
+async def editable_task(who: Viewer, task_id: str) -> dict[str, Any]:
+    """The task as its edit form shows it: `load_task`'s fields plus ``maxCalls``, which the API stores but
+    never answers (without it, saving the form as shown would clear the task's tool-call cap). Raises 404."""
+    task = await load_task(who, task_id)
+    row = await who.ctx.store.get_row(TASK, who.account_id, task_id)
+    task["maxCalls"] = None if row is None else row["max_calls"]
+    return task
+
+
 @get("/app/tasks/{task_id:str}/edit", name="console-task-edit")
 async def edit_task(request: Request[Any, Any, Any], task_id: str) -> Template:
     who = await viewer(request)
-    return await _render(who, await load_task(who, task_id))
+    return await _render(who, await editable_task(who, task_id))
 
 
 async def _save(request: Request[Any, Any, Any], task_id: str | None) -> Template | Redirect:
