@@ -137,9 +137,13 @@ async def test_consecutive_failed_slots_pause_the_task_and_a_success_resets_the_
         "Paused after 2 consecutive failures",
         None,
     )
-    # resumed by hand, it runs again; a success resets the count
+    # resumed by hand, the count starts again (one more failure does not pause it at once); a success resets it
     assert await store.tasks.resume(acc, tid, now + 4)
-    await run(now + 5, True)
+    t = await task(store, acc, tid)
+    assert t is not None and (t["consecutiveFailures"], t["pausedAt"]) == (0, None)
+    again = await run(now + 5, False)
+    assert again is not None and again.paused is None
+    await run(now + 6, True)
     t = await task(store, acc, tid)
     assert t is not None and (t["consecutiveFailures"], t["pausedAt"]) == (0, None)
 

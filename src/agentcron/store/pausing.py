@@ -23,14 +23,16 @@ async def pause_task(tx: Tx, task_id: str, now: int, reason: str | None, until: 
 
 
 async def resume_task(tx: Tx, task: Row, now: int) -> None:
-    """Clear the task's pause; its next slot is computed from ``now`` (slots passed while paused are not run)."""
+    """Clear the task's pause; its next slot is computed from ``now`` (slots passed while paused are not run).
+    The consecutive-failure count starts again: an operator who resumes a task paused after N failures
+    expects N more chances, not a pause at the next failure."""
     try:
         nxt = next_slot(task["schedule"], task["timezone"], now)
     except ScheduleError:
         nxt = None
     await tx.execute(
         "UPDATE tasks SET paused_at = NULL, pause_reason = NULL, paused_until = NULL, next_run_at = $2, "
-        "updated_at = $3 WHERE id = $1",
+        "consecutive_failures = 0, updated_at = $3 WHERE id = $1",
         task["id"],
         nxt,
         now,
