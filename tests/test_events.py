@@ -28,7 +28,7 @@ from agentcron.clock import SystemClock
 from agentcron.config import Settings
 from agentcron.events import HISTORY_MAX, open_event_bus
 from agentcron.store.base import open_store
-from tests.conftest import Server, account_of_task, free_port, new_account
+from tests.conftest import Server, account_of_task, free_port, new_account, wait_until
 from tests.stream_helpers import Lines, subscribe
 
 API = "/api/v1"
@@ -201,6 +201,19 @@ def _persisted(db_url: str, task_id: str, execution_id: str | None = None) -> li
     return [e for x, e in rows if execution_id is None or x == execution_id]
 
 
+def _persisted_run(db_url: str, task_id: str, execution_id: str) -> list[dict[str, Any]]:
+    """One ended run's persisted events, once its ``executionEnd`` is written: that event is appended by an
+    observer of the outcome, just after the outcome's commit, so the execution can read as finished a moment
+    before it."""
+
+    def ended() -> list[dict[str, Any]] | None:
+        events = _persisted(db_url, task_id, execution_id)
+        return events if events and events[-1]["type"] == "executionEnd" else None
+
+    result: list[dict[str, Any]] = wait_until(ended)
+    return result
+
+
 # -- tests --------------------------------------------------------------------------------------------
 
 
@@ -216,7 +229,7 @@ def test_subscribe_live_across_executions_then_replay(deployment: Deployment) ->
             lines = Lines(r)
             _trigger(c, task)  # only after the subscription is open (headers received)
             ex1 = _wait_finished(c, task, 1)[0]["id"]
-            persisted1 = _persisted(srv.db_url, task, ex1)  # complete: the run has ended
+            persisted1 = _persisted_run(srv.db_url, task, ex1)
             first = lines.events(len(persisted1))
             assert first == persisted1
             _check_run(first, ex1)
@@ -224,7 +237,7 @@ def test_subscribe_live_across_executions_then_replay(deployment: Deployment) ->
             _trigger(c, task)
             ex2 = _wait_finished(c, task, 2)[1]["id"]
             assert ex2 != ex1
-            persisted2 = _persisted(srv.db_url, task, ex2)
+            persisted2 = _persisted_run(srv.db_url, task, ex2)
             second = lines.events(len(persisted2))
             assert second == persisted2
             _check_run(second, ex2)

@@ -19,8 +19,10 @@ from schemathesis import checks
 
 from tests.conftest import Server, new_account, start_server, stop_server
 
-#: examples per operation (seeded: the same cases every run)
-EXAMPLES = 50
+#: examples per operation and mode (seeded: the same cases every run). 20 keeps the whole document's run
+#: to about two minutes on a quiet 2-core machine; 50 overran the 600 s limit under load, and a limit
+#: hit mid-case reads to hypothesis as a flaky failure
+EXAMPLES = 20
 #: what must hold for every generated request. (Not the checks that send their own credentials: the secret
 #: is a fixed header here, which they cannot tell from one they generated.)
 CHECKS = [
