@@ -225,7 +225,7 @@ def test_a_server_logs_json_lines_and_no_secret(db_url: str) -> None:
     text = Path(server.log_path).read_text()
     got = lines_of(text)  # stderr is not a terminal: JSON lines, every one of them
     started = next(g for g in got if g.get("event") == "started")
-    assert started["roles"] == "api,scheduler,worker" and started["url"] == server.url
+    assert started["roles"] == "api,scheduler,worker,deliverer" and started["url"] == server.url
     assert "***" in started["database"] if "@" in db_url else started["database"] == db_url
     hint = next(g for g in got if g.get("event") == "hint")
     assert "agentcron account create NAME --database-url" in hint["message"]
