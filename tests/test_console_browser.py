@@ -204,13 +204,15 @@ def test_cancel_a_run_waiting_in_a_tool(page: Any, api: httpx.Client, secret: st
     sign_in(page, secret)
     page.goto(f"/app/tasks/{task_id}")
     page.get_by_role("button", name="Trigger now").click()
+    # (the form posts and redirects: let that navigation end before navigating again)
+    page.wait_for_url("**done=triggered**")
 
     def waiting() -> str | None:  # running, and inside the wait tool (its call is in the conversation)
         items = api.get(f"{API}/task/{task_id}/execution/list").json()["items"]
         return items[0]["id"] if items and items[0]["status"] == "running" else None
 
     eid = wait_until(waiting, timeout=20)
-    page.reload()
+    page.goto(f"/app/tasks/{task_id}")
     cancel = page.locator(f"#cancel-{eid}")
     shot(page, "task-running")
     cancel.click()

@@ -48,10 +48,12 @@ def receiver(statuses: list[int] | None = None, delay: float = 0.0, port: int = 
             if state.delay:
                 time.sleep(state.delay)
             status = state.next_status()
+            # (a 204 carries no body: bytes after it would be read as the next answer on the kept-alive connection)
+            body = b"" if status == 204 else b"ok"
             self.send_response(status)
-            self.send_header("content-length", "2")
+            self.send_header("content-length", str(len(body)))
             self.end_headers()
-            self.wfile.write(b"ok")
+            self.wfile.write(body)
 
         def log_message(self, *args: object) -> None:
             pass
