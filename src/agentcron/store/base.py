@@ -21,6 +21,7 @@ from agentcron.store.keyed_reads import KeyedReads
 from agentcron.store.migrate import migrate, sqlite_path
 from agentcron.store.postgres import PostgresDatabase
 from agentcron.store.resources import Resource
+from agentcron.store.row_json import RowJson
 from agentcron.store.run_stats import RunStats
 from agentcron.store.runs import RunStore
 from agentcron.store.sqlite import SQLiteDatabase
@@ -65,6 +66,8 @@ class Store:
         self.events = EventLog(db)
         self.run_stats = RunStats(db)
         self.webhooks = WebhookStore(db)
+        #: list pages' wire JSON of versioned rows (tasks), by id and version
+        self.row_json = RowJson()
         #: `get` reads, coalesced per resource (see store/keyed_reads.py)
         self._keyed: dict[str, KeyedReads] = {}
 
@@ -151,6 +154,8 @@ class Store:
         if not changes:
             return await self.get_row(res, account_id, id_, tx) is not None
         sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(changes, start=3))
+        if res.version is not None:
+            sets += f", {res.version} = {res.version} + 1"
         sql = f"UPDATE {res.table} SET {sets} WHERE id = $1 AND account_id = $2{res.visible}"
         return await tx.execute(sql, id_, account_id, *changes.values()) > 0
 
@@ -190,9 +195,40 @@ class Store:
         fields = res.json_fields
         if fields is None:
             return None
+        if res.version is not None:
+            return await self._versioned_page_json(res, fields, account_id, query, parent_id)
         sql, args = self._page_sql(f"{self.db.sql.json_row(fields)}, id", res, account_id, query, parent_id)
         rows = await self.db.read_rows(sql, tuple(args))
         return [r[0] for r in rows], (rows[-1][1] if rows else None)
+
+    async def _versioned_page_json(
+        self,
+        res: Resource,
+        fields: tuple[tuple[str, str, str], ...],
+        account_id: str,
+        query: ListQuery,
+        parent_id: str | None,
+    ) -> tuple[list[str], str | None]:
+        """`list_page_json` reading the page's (id, version) pairs, then the JSON of the rows whose version
+        this process has not written yet (`row_json`). A row changed between the two reads shows as read by
+        the second; a row deleted meanwhile is left out."""
+        sql, args = self._page_sql(f"id, {res.version}", res, account_id, query, parent_id)
+        keys = await self.db.read_rows(sql, tuple(args))
+        texts = self.row_json.lookup(keys)
+        missing = [k[0] for k, t in zip(keys, texts, strict=True) if t is None]
+        if missing:
+            d = self.db.sql
+            rows = await self.db.read_rows(
+                f"SELECT {d.json_row(fields)}, id, {res.version} FROM {res.table} "
+                f"WHERE account_id = $1 AND {d.any_of('id', 2)}{res.visible}",
+                (account_id, d.list_param(missing)),
+            )
+            fresh: dict[str, str] = {}
+            for text, id_, version in rows:
+                self.row_json.keep(id_, version, text)
+                fresh[id_] = text
+            texts = [t if t is not None else fresh.get(k[0]) for k, t in zip(keys, texts, strict=True)]
+        return [t for t in texts if t is not None], (keys[-1][0] if keys else None)
 
     def _page_sql(
         self, select: str, res: Resource, account_id: str, query: ListQuery, parent_id: str | None

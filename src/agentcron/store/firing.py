@@ -176,7 +176,8 @@ class FiringStore:
             )
             await tx.execute(
                 f"WITH {cte} UPDATE tasks SET next_run_at = v.nxt, missed_count = v.missed, "
-                "status = CASE WHEN v.run = 1 THEN 'running' ELSE tasks.status END FROM v WHERE tasks.id = v.id",
+                "status = CASE WHEN v.run = 1 THEN 'running' ELSE tasks.status END, version = tasks.version + 1 "
+                "FROM v WHERE tasks.id = v.id",
                 *args,
             )
 

@@ -14,7 +14,7 @@ async def pause_task(tx: Tx, task_id: str, now: int, reason: str | None, until: 
     Pausing a paused task replaces its reason and until and keeps its ``paused_at``."""
     await tx.execute(
         "UPDATE tasks SET paused_at = COALESCE(paused_at, $2), pause_reason = $3, paused_until = $4, "
-        "next_run_at = NULL, updated_at = $2 WHERE id = $1",
+        "next_run_at = NULL, updated_at = $2, version = version + 1 WHERE id = $1",
         task_id,
         now,
         reason,
@@ -32,7 +32,7 @@ async def resume_task(tx: Tx, task: Row, now: int) -> None:
         nxt = None
     await tx.execute(
         "UPDATE tasks SET paused_at = NULL, pause_reason = NULL, paused_until = NULL, next_run_at = $2, "
-        "consecutive_failures = 0, updated_at = $3 WHERE id = $1",
+        "consecutive_failures = 0, updated_at = $3, version = version + 1 WHERE id = $1",
         task["id"],
         nxt,
         now,

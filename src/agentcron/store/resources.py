@@ -74,6 +74,8 @@ class Resource:
     #: The same derived states as SQL (wire field -> expression over the row's columns, valid on both
     #: backends), for rows the database renders as JSON itself (`json_fields`); must agree with `derive`.
     derive_sql: tuple[tuple[str, str], ...] = ()
+    #: A column every UPDATE of a row increments (tasks): list pages reuse a row's wire JSON while it holds.
+    version: str | None = None
 
     @property
     def columns_sql(self) -> str:
@@ -238,6 +240,7 @@ TASK = Resource(
     )
     + _COMMON_TAIL,
     visible=" AND deleted_at IS NULL",
+    version="version",
     derive=_task_states,
     derive_sql=(("outcome", "CASE WHEN status = 'running' THEN 'pending' ELSE outcome END"),),
 )

@@ -94,7 +94,9 @@ class _Slots:
     async def write(self, tx: Tx, now: int) -> None:
         changed = [(t, n) for t, n in sorted(self.counts.items()) if n != int(self.tasks[t]["consecutive_failures"])]
         for task_id, n in changed:
-            await tx.execute("UPDATE tasks SET consecutive_failures = $2 WHERE id = $1", task_id, n)
+            await tx.execute(
+                "UPDATE tasks SET consecutive_failures = $2, version = version + 1 WHERE id = $1", task_id, n
+            )
         for task_id, reason in sorted(self.paused.items()):
             await pause_task(tx, task_id, now, reason, None)
         await record_notices(tx, self.notices, now)

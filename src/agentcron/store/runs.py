@@ -63,7 +63,8 @@ async def start_jobs(
     task_ids = sorted({c["task_id"] for c in started})
     if mark_running:
         await tx.execute(
-            f"UPDATE tasks SET status = 'running' WHERE {tx.sql.any_of('id', 1)}", tx.sql.list_param(task_ids)
+            f"UPDATE tasks SET status = 'running', version = version + 1 WHERE {tx.sql.any_of('id', 1)}",
+            tx.sql.list_param(task_ids),
         )
     if known is not None:
         tasks = known

@@ -61,7 +61,8 @@ async def settle_tasks(tx: Tx, outcomes: Sequence[tuple[str, str | None]], now: 
             "last_run_at = CASE WHEN v.outcome IS NULL OR tasks.last_run_at > $1 THEN tasks.last_run_at "
             "ELSE $1 END, "
             # a success ends a run of failed slots (failures are counted by `retries.settle_outcomes`)
-            "consecutive_failures = CASE WHEN v.outcome = 'success' THEN 0 ELSE tasks.consecutive_failures END "
+            "consecutive_failures = CASE WHEN v.outcome = 'success' THEN 0 ELSE tasks.consecutive_failures END, "
+            "version = tasks.version + 1 "
             "FROM v WHERE tasks.id = v.id RETURNING tasks.id, tasks.status, tasks.deleted_at",
             now,
             *args,

@@ -77,7 +77,7 @@ class TaskControl:
                     nxt = next_slot(task["schedule"], task["timezone"], now)
                 except ScheduleError:
                     nxt = None
-                await tx.execute("UPDATE tasks SET next_run_at = $2 WHERE id = $1", task_id, nxt)
+                await tx.execute("UPDATE tasks SET next_run_at = $2, version = version + 1 WHERE id = $1", task_id, nxt)
         return canceled
 
     async def backfill(self, account_id: str, task_id: str, start: int, end: int, now: int) -> list[PlannedRun]:
@@ -160,7 +160,10 @@ class TaskControl:
                 tx, [Notice(EXECUTION_CANCELED, task["account_id"], task["id"], r["id"]) for r in dropped], now
             )
             await tx.execute(
-                "UPDATE tasks SET deleted_at = $2, next_run_at = NULL, updated_at = $2 WHERE id = $1", task["id"], now
+                "UPDATE tasks SET deleted_at = $2, next_run_at = NULL, updated_at = $2, version = version + 1 "
+                "WHERE id = $1",
+                task["id"],
+                now,
             )
             return True
         await delete_task_rows(tx, [task["id"]])
@@ -172,7 +175,9 @@ class TaskControl:
         if column not in ("bot_id", "contact_id"):
             raise ValueError(f"tasks cannot be unlinked from {column!r}")
         await tx.execute(
-            f"UPDATE tasks SET {column} = NULL WHERE account_id = $1 AND {column} = $2", account_id, ref_id
+            f"UPDATE tasks SET {column} = NULL, version = version + 1 WHERE account_id = $1 AND {column} = $2",
+            account_id,
+            ref_id,
         )
 
     async def owner(self, task_id: str) -> str | None:
