@@ -58,6 +58,26 @@ async def test_notices_match_account_event_and_task(store: Store) -> None:
     assert all(r["status"] == PENDING and r["attempts"] == 0 and r["next_attempt_at"] == NOW for r in rows)
 
 
+async def test_a_batch_of_notices_matches_each_to_its_own_webhooks(store: Store) -> None:
+    """One call with notices of several tasks and accounts (a finish batch): each notice gets its task's own
+    webhooks and its account's every-task ones, nobody else's (webhooks indexed by account and task)."""
+    acc = await store.accounts.create_account("a", NOW)
+    other = await store.accounts.create_account("b", NOW)
+    tasks = [await make_task(store, acc, NOW, "hourly") for _ in range(3)]
+    theirs = await make_task(store, other, NOW, "hourly")
+    own = {t: await hook(store, acc, [EXECUTION_SUCCEEDED], t) for t in tasks[:2]}
+    every = await hook(store, acc, [EXECUTION_SUCCEEDED, TASK_PAUSED])
+    their_own = await hook(store, other, [EXECUTION_SUCCEEDED], theirs)
+    notices = [Notice(EXECUTION_SUCCEEDED, acc, t) for t in tasks]
+    notices += [Notice(EXECUTION_SUCCEEDED, other, theirs), Notice(TASK_PAUSED, acc, tasks[0])]
+    async with store.db.tx(write=True) as tx:
+        await record_notices(tx, notices, NOW)
+    got = sorted((r["webhook_id"], r["event_type"]) for r in await deliveries(store))
+    wanted = [(own[tasks[0]], EXECUTION_SUCCEEDED), (own[tasks[1]], EXECUTION_SUCCEEDED)]
+    wanted += [(every, EXECUTION_SUCCEEDED)] * 3 + [(every, TASK_PAUSED), (their_own, EXECUTION_SUCCEEDED)]
+    assert got == sorted(wanted)
+
+
 async def test_no_webhook_no_row_and_a_rolled_back_change_writes_none(store: Store) -> None:
     acc = await store.accounts.create_account("a", NOW)
     tid = await make_task(store, acc, NOW, "hourly")

@@ -97,15 +97,19 @@ async def record_notices(tx: Tx, notices: Sequence[Notice], now: int) -> None:
     )
     if not hooks:
         return
-    by_account: dict[str, list[tuple[str, str | None, frozenset[str]]]] = {}
+    # By (account, task): a task's own webhooks and its account's every-task ones (task None), so each
+    # notice looks at the webhooks that may match it only (an account may have one per task: thousands).
+    by_owner: dict[tuple[str, str | None], list[tuple[str, frozenset[str]]]] = {}
     for h in hooks:
-        by_account.setdefault(h["account_id"], []).append((h["id"], h["task_id"], _subscribed(h["events"])))
+        by_owner.setdefault((h["account_id"], h["task_id"]), []).append((h["id"], _subscribed(h["events"])))
+    none: list[tuple[str, frozenset[str]]] = []
     rows: list[tuple[Any, ...]] = []
     for n in notices:
         matching = [
             hook_id
-            for hook_id, task_id, events in by_account.get(n.account_id, ())
-            if n.type in events and (task_id is None or task_id == n.task_id)
+            for owner in ((n.account_id, n.task_id), (n.account_id, None))
+            for hook_id, events in by_owner.get(owner, none)
+            if n.type in events
         ]
         if matching:
             payload = _reference(n, now)
