@@ -181,3 +181,37 @@ async def test_the_loop_delivers_on_a_wake_up_with_at_most_n_in_flight(store: St
     assert all(b - a >= 0.15 for a, b in zip(starts, starts[2:], strict=False))
     bodies = [msgspec.json.decode(r.body)["type"] for r in rx.requests]
     assert set(bodies) == {TASK_PAUSED}
+
+
+async def test_while_the_process_catches_up_it_sends_an_eighth_as_many_at_once_and_still_sends(store: Store) -> None:
+    import asyncio
+
+    now = time.time_ns() // 1_000_000
+    with receiver([204], delay=0.2) as rx:
+        acc = await store.accounts.create_account("a", now)
+        await store.webhooks.create(acc, rx.url, [TASK_PAUSED], None, "", now)
+        for _ in range(4):
+            tid = await make_task(store, acc, now, "hourly")
+            await store.tasks.pause(acc, tid, now, None, None)
+        settings = replace(LOCAL, webhook_concurrency=16, webhook_retry_ms=100)
+        d = Deliverer(store.webhooks, settings, SystemClock(), Signals(), busy=lambda: True)
+        assert d.busy_concurrency == 2
+        loop = asyncio.create_task(d.run())
+        seen = 0
+        try:
+            for _ in range(400):
+                seen = max(seen, d.in_flight)
+                async with store.db.tx() as tx:
+                    left = await tx.fetchrow("SELECT COUNT(*) AS n FROM webhook_deliveries WHERE status <> 'delivered'")
+                if left is not None and left["n"] == 0:
+                    break
+                await asyncio.sleep(0.02)
+        finally:
+            d.stopping = True
+            d.wake.set()
+            await loop
+            await d.stop()
+    assert len({r.headers["webhook-id"] for r in rx.requests}) == 4  # held back, never held up
+    assert seen <= 2
+    starts = sorted(r.at for r in rx.requests)
+    assert all(b - a >= 0.15 for a, b in zip(starts, starts[2:], strict=False))

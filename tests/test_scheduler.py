@@ -13,6 +13,7 @@ from agentcron.clock import FakeClock
 from agentcron.config import Settings
 from agentcron.domain import Finished, Outcome
 from agentcron.scheduler import Scheduler
+from agentcron.signals import ExecutionsQueued
 from agentcron.store.base import Store, open_store
 from agentcron.store.runs import RunStore
 from tests.runs_helpers import (
@@ -52,6 +53,26 @@ async def _fired_waiting_run(store: Store, **task_cols: object) -> tuple[str, st
     clock = FakeClock(ms("2026-06-01T10:15:00Z"))
     await _scheduler(store, clock).run_until_idle(clock.now_ms())
     return acc, tid, clock, store.runs
+
+
+async def test_behind_while_a_drain_fires_batch_after_batch_and_not_after(store: Store) -> None:
+    """`Scheduler.behind` (the in-process deliverer holds back while it is set): set once a tick fired a full
+    batch with more due, cleared when the drain has fired the last due slot."""
+    now = ms("2026-06-01T10:00:30Z")
+    acc = await _account(store, now)
+    for _ in range(5):
+        await make_task(store, acc, now, "quarterhourly")
+    sched = _scheduler(store, FakeClock(now), scheduler_batch=2, scheduler_concurrent_ticks=1)
+    seen: list[bool] = []
+    sched.signals.connect(ExecutionsQueued, lambda _: seen.append(sched.behind))
+    r = await sched.run_until_idle(ms("2026-06-01T10:15:00Z"))
+    assert r.fired == 5
+    assert seen == [False, True, True]  # batches of 2, 2 and 1: behind from the first full batch on
+    assert sched.behind is False
+    await make_task(store, acc, now, "quarterhourly")
+    seen.clear()
+    await sched.run_until_idle(ms("2026-06-01T10:30:00Z"))  # 6 due, 3 batches again
+    assert seen[0] is False and sched.behind is False
 
 
 async def test_it_fires_a_one_shot_once_then_never(store: Store) -> None:

@@ -140,7 +140,9 @@ class Services:
         metrics = Metrics(clock, ABILITY_TYPES) if observe else None
         deliverer = None
         if "deliverer" in roles:
-            deliverer = Deliverer(store.webhooks, settings, clock, signals)
+            # Firing first: with a scheduler in this process, deliveries slow down while it catches up.
+            busy = (lambda: scheduler.behind) if scheduler is not None else None
+            deliverer = Deliverer(store.webhooks, settings, clock, signals, busy=busy)
         services = cls(
             settings, clock, store, signals, events, run_events, worker, scheduler, janitor, metrics, deliverer
         )

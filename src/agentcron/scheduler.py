@@ -104,6 +104,9 @@ class Scheduler:
         self.concurrent_ticks = settings.concurrent_ticks(store.caps.concurrent_writes)
         self.wake = asyncio.Event()
         self.stopping = False
+        #: a tick fired a full batch and more slots are due now: set until the drain fires the last of them
+        #: (the in-process webhook deliverer holds back meanwhile)
+        self.behind = False
 
     async def tick(self, now: int) -> TickResult:
         """Fire one batch of due tasks as of ``now``; returns what happened. Idempotent per slot."""
@@ -236,7 +239,10 @@ class Scheduler:
 
         `Settings.concurrent_ticks` ticks run at once, each on its own connection: locked rows are skipped,
         so they take disjoint batches, and the database works on one while this process prepares the other."""
-        result = await self._drain_all(now)
+        try:
+            result = await self._drain_all(now)
+        finally:
+            self.behind = False
         await self.queue_retries(now)
         return result
 
@@ -276,6 +282,7 @@ class Scheduler:
             total.add(r)
             if r.tasks < self.settings.scheduler_batch:
                 return total
+            self.behind = True
 
     async def run(self) -> None:
         """Fire slots as they come due until `stop`. Sleeps until the next due slot (or the poll interval,

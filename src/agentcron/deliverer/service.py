@@ -6,6 +6,12 @@ for at most ``webhook_timeout_ms``, never a scheduler tick or a worker. It wakes
 an event (`Deliverer.wake`) and otherwise polls every ``poll_ms`` (events written by other processes,
 retries coming due). A delivery whose process died mid-attempt is claimed again when its lease lapses:
 delivery is at least once.
+
+In a process that also fires and runs tasks (``--role all``), firing comes first: while ``busy`` says the
+process is catching up with a burst of due slots, the deliverer keeps at most an eighth of its slots in
+flight and pauses between claims (`BUSY_PAUSE_S`): deliveries go on, slower, and take the full rate again
+once the burst is fired. Sending is CPU work in this process (signing, HTTP), which on a small machine
+would otherwise slow the burst it reports.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 
 from agentcron.clock import Clock
 from agentcron.config import Settings
@@ -26,6 +33,8 @@ log = logging.getLogger("agentcron.deliverer")
 DAY_MS = 86_400_000
 PRUNE_EVERY_MS = 60_000
 PRUNE_BATCH = 1000
+#: pause between claims while the process is busy firing (at most ``concurrency // 8`` each)
+BUSY_PAUSE_S = 0.05
 
 
 def retry_at(created_at: int, attempt: int, now: int, first_ms: int, max_ms: int, give_up_ms: int) -> int | None:
@@ -39,14 +48,24 @@ def retry_at(created_at: int, attempt: int, now: int, first_ms: int, max_ms: int
 
 class Deliverer:
     def __init__(
-        self, store: WebhookStore, settings: Settings, clock: Clock, signals: Signals, sender: Sender | None = None
+        self,
+        store: WebhookStore,
+        settings: Settings,
+        clock: Clock,
+        signals: Signals,
+        sender: Sender | None = None,
+        busy: Callable[[], bool] | None = None,
     ) -> None:
-        """``sender``: by default one sending to public addresses and those ``settings.http_allow`` lists."""
+        """``sender``: by default one sending to public addresses and those ``settings.http_allow`` lists.
+        ``busy``: whether this process is catching up with due slots now (the deliverer then holds back)."""
         self.store = store
         self.settings = settings
         self.clock = clock
         self.signals = signals
         self.concurrency = n = max(1, settings.webhook_concurrency)
+        #: in flight at most while ``busy``
+        self.busy_concurrency = max(1, n // 8)
+        self.busy = busy
         self.sender = sender or Sender(AllowList.parse(settings.http_allow), settings.webhook_timeout_ms, n)
         #: an attempt holds its delivery this long: its timeout, and as long again plus 5 s to record it
         self.lease_ms = 2 * settings.webhook_timeout_ms + 5_000
@@ -120,11 +139,13 @@ class Deliverer:
             while not self.stopping:
                 self.wake.clear()  # (before the claim: a wake-up during it is not lost)
                 claimed = 0
+                busy = self.busy is not None and self.busy()
+                cap = self.busy_concurrency if busy else self.concurrency
                 try:
                     now = self.clock.now_ms()
-                    room = self.concurrency - len(self._inflight)
+                    room = cap - len(self._inflight)
                     # Claims in batches: a slot freed alone waits for half of them (or for none in flight).
-                    if room > 0 and (room * 2 >= self.concurrency or not self._inflight):
+                    if room > 0 and (room * 2 >= cap or not self._inflight):
                         for delivery in await self.store.claim(now, self.lease_ms, room):
                             self._start(delivery)
                             claimed += 1
@@ -133,7 +154,9 @@ class Deliverer:
                         await self.prune_once(now)
                 except Exception:
                     log.exception("webhook delivery step failed")
-                if claimed == 0 or len(self._inflight) * 2 > self.concurrency:
+                if busy:  # (a wake-up does not hurry it: the process has due slots to fire first)
+                    await asyncio.sleep(BUSY_PAUSE_S)
+                elif claimed == 0 or len(self._inflight) * 2 > self.concurrency:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self.wake.wait(), self.settings.poll_ms / 1000)
         finally:
