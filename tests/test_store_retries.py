@@ -216,6 +216,37 @@ async def test_cancel_cancels_waiting_retries_and_delete_removes_them(store: Sto
     assert await store.firing.next_due_at() is None
 
 
+async def test_pausing_cancels_waiting_retries_and_leaves_queued_runs_and_the_last_run_alone(store: Store) -> None:
+    now = ms("2026-06-01T10:00:00Z")
+    acc = await store.accounts.create_account("a", now)
+    tid = await make_task(store, acc, now, "hourly", retry_policy=policy())
+    store.runs.rng = Fixed(0.5)
+    await store.tasks.trigger(acc, tid, now, 0, 0)
+    await fail(store, await claim_one(store, now), now)
+    retry = (await executions(store, acc, tid))[1]
+    await store.tasks.trigger(acc, tid, now + 1, 0, 0)  # a manual run queued: it goes on
+    before = await task(store, acc, tid)
+    assert before is not None
+    assert await store.tasks.pause(acc, tid, now + 2, "investigating", None) == [retry["id"]]
+    ex = {e["id"]: e for e in await executions(store, acc, tid)}
+    assert (ex[retry["id"]]["status"], ex[retry["id"]]["summary"]) == (
+        "canceled",
+        "Canceled: the task was paused before this retry ran",
+    )
+    states = sorted((e["status"], e["outcome"]) for e in ex.values())
+    assert states == [("canceled", "failure"), ("idle", "failure"), ("idle", "pending")]  # the manual run queued
+    after = await task(store, acc, tid)
+    assert after is not None and after["pausedAt"] == now + 2
+    # the task did not run again: its last run, outcome and failure count are those of the failed attempt
+    keys = ("lastRunAt", "outcome", "status", "consecutiveFailures")
+    assert {k: after[k] for k in keys} == {k: before[k] for k in keys}
+    # nothing waits any more: the scheduler has no retry to queue, ever
+    await make_scheduler(store, FakeClock(now)).run_until_idle(now + 3_600_000)
+    assert [j.execution_id for j in await store.runs.claim("w1", now + 3_600_000, LEASE, 10)] == [
+        e["id"] for e in ex.values() if e["outcome"] == "pending"
+    ]
+
+
 async def test_a_run_whose_worker_was_lost_is_retried(store: Store) -> None:
     now = ms("2026-06-01T10:00:00Z")
     acc = await store.accounts.create_account("a", now)

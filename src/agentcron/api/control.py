@@ -1,9 +1,9 @@
 """Task controls (extensions): pause, resume and backfill.
 
-While paused a task's ``nextRunAt`` is null and no scheduled slot fires; a manual trigger still runs and a
-running execution is not interrupted. Resume computes the next slot from now: slots that passed while
-paused are not run (a pause is not an outage). A pause with ``until`` ends by itself then (the scheduler
-resumes it within a second).
+While paused a task's ``nextRunAt`` is null and no scheduled slot fires; a manual trigger still runs, a
+running execution is not interrupted and retries still waiting are canceled. Resume computes the next slot
+from now: slots that passed while paused are not run (a pause is not an outage). A pause with ``until`` ends
+by itself then (the scheduler resumes it within a second).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from agentcron.api.context import AppContext, authed
 from agentcron.api.schemas import BackfillBody, Empty, PauseBody
 from agentcron.api.wire import json_response, read_body
 from agentcron.errors import ApiError
-from agentcron.signals import ExecutionsQueued, ScheduleChanged, TaskPaused, TasksResumed
+from agentcron.signals import ExecutionsCanceled, ExecutionsQueued, ScheduleChanged, TaskPaused, TasksResumed
 
 
 async def pause_task(ctx: AppContext, account_id: str, task_id: str, reason: str | None, until: int | None) -> None:
@@ -29,8 +29,10 @@ async def pause_task(ctx: AppContext, account_id: str, task_id: str, reason: str
         raise ApiError(
             400, f"Invalid until: {until} is not in the future (epoch milliseconds; now is {now}), or omit it"
         )
-    await ctx.store.tasks.pause(account_id, task_id, now, reason, until)
+    dropped = await ctx.store.tasks.pause(account_id, task_id, now, reason, until)
     ctx.signals.emit(TaskPaused(task_id, until))
+    if dropped:
+        ctx.signals.emit(ExecutionsCanceled(dropped))
 
 
 async def resume_task(ctx: AppContext, account_id: str, task_id: str) -> None:

@@ -175,7 +175,8 @@ OPERATIONS: dict[str, tuple[str, str, str]] = {
         "Task controls",
         "Pause a task",
         "No scheduled slot fires while paused (`nextRunAt` is null); a manual trigger still runs and a running "
-        "execution goes on. `until` (epoch ms, in the future) ends the pause by itself; pausing a paused task "
+        "execution goes on; retries still waiting are canceled. `until` (epoch ms, in the future) ends the pause "
+        "by itself; pausing a paused task "
         "replaces its reason and until. Update and cancel keep a task paused.",
     ),
     "taskResume": (

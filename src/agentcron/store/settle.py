@@ -14,6 +14,8 @@ from agentcron.store.notices import EXECUTION_CANCELED, Notice, record_notices
 from agentcron.store.rows import chunks
 
 CANCELED_SUMMARY = "Task execution canceled"
+#: a retry waiting when its task was paused (a retry belongs to its slot; slots passing while paused are not run)
+PAUSED_RETRY_SUMMARY = "Canceled: the task was paused before this retry ran"
 
 
 async def delete_task_rows(tx: Tx, task_ids: Sequence[str]) -> None:
@@ -78,28 +80,31 @@ async def cancel_runs(
     execution_id: str | None = None,
     summary: str = CANCELED_SUMMARY,
     skip_locked: bool = False,
+    states: tuple[str, ...] = ("queued", "running", "waiting"),
 ) -> list[str]:
-    """Cancel the task's queued and running executions and its retries waiting (or just ``execution_id``);
-    returns the ids cancelled. Workers running them notice on their next heartbeat (or at once, in process).
+    """Cancel the task's queued and running executions and its retries waiting (or just ``execution_id``;
+    or only those in ``states``); returns the ids cancelled. Workers running them notice on their next
+    heartbeat (or at once, in process).
 
     ``skip_locked``: leave alone executions another transaction holds, i.e. runs whose outcome is being
     recorded right now. The scheduler uses it while it holds the task row: waiting there on a finishing
     run, whose settle waits on that task row, would deadlock. (With a single writer nothing is held.)"""
     extra = " AND id = $4" if execution_id else ""
+    among = ", ".join(f"'{s}'" for s in states if s in ("queued", "running", "waiting"))
     if skip_locked and tx.sql.skip_locked:
         extra += (
-            " AND id IN (SELECT id FROM task_executions WHERE task_id = $1 "
-            f"AND state IN ('queued', 'running', 'waiting'){tx.sql.skip_locked})"
+            f" AND id IN (SELECT id FROM task_executions WHERE task_id = $1 AND state IN ({among}){tx.sql.skip_locked})"
         )
     args: list[object] = [task_id, now, summary] + ([execution_id] if execution_id else [])
     rows = await tx.fetch(
         "UPDATE task_executions SET state = 'done', status = 'canceled', outcome = 'failure', "
         "summary = $3, completed_at = $2, updated_at = $2, lease_until = NULL "
-        f"WHERE task_id = $1 AND state IN ('queued', 'running', 'waiting'){extra} RETURNING id, account_id",
+        f"WHERE task_id = $1 AND state IN ({among}){extra} RETURNING id, account_id",
         *args,
     )
     canceled = [r["id"] for r in rows]
     if canceled:
         await record_notices(tx, [Notice(EXECUTION_CANCELED, r["account_id"], task_id, r["id"]) for r in rows], now)
-        await settle_tasks(tx, [(task_id, Outcome.FAILURE.value)], now)
+        if states != ("waiting",):  # (a retry waiting never made its task run: there is nothing to settle)
+            await settle_tasks(tx, [(task_id, Outcome.FAILURE.value)], now)
     return canceled

@@ -14,7 +14,7 @@ from agentcron.store.firing import FiringStore
 from agentcron.store.notices import EXECUTION_CANCELED, TASK_PAUSED, TASK_RESUMED, Notice, record_notices
 from agentcron.store.pausing import pause_task, resume_task
 from agentcron.store.rows import task_config
-from agentcron.store.settle import cancel_runs, delete_task_rows
+from agentcron.store.settle import PAUSED_RETRY_SUMMARY, cancel_runs, delete_task_rows
 
 #: slots one backfill queues at most, and slots counted for the message refusing a larger one
 BACKFILL_MAX = 1000
@@ -115,15 +115,18 @@ class TaskControl:
                 await self.firing.record_usage(tx, {account_id: len(runs)}, now)
         return runs
 
-    async def pause(self, account_id: str, task_id: str, now: int, reason: str | None, until: int | None) -> None:
+    async def pause(self, account_id: str, task_id: str, now: int, reason: str | None, until: int | None) -> list[str]:
         """Pause the task: no scheduled slot fires (``next_run_at`` NULL) until `resume`, or until ``until``
         (epoch ms; `resume_due` resumes it). Runs already queued or running go on; a manual trigger still
-        runs. Pausing a paused task replaces its reason and until and keeps its ``paused_at``. Raises 404."""
+        runs. Its retries still waiting are canceled (`PAUSED_RETRY_SUMMARY`: a retry belongs to a slot, and
+        slots passing while paused are not run); returns their ids. Pausing a paused task replaces its
+        reason and until and keeps its ``paused_at``. Raises 404."""
         async with self.db.tx(write=True) as tx:
             await self._task(tx, account_id, task_id)
             await pause_task(tx, task_id, now, reason, until)
             extra = {"reason": reason, "until": until}
             await record_notices(tx, [Notice(TASK_PAUSED, account_id, task_id, None, extra)], now)
+            return await cancel_runs(tx, task_id, now, summary=PAUSED_RETRY_SUMMARY, states=("waiting",))
 
     async def resume(self, account_id: str, task_id: str, now: int) -> bool:
         """Resume a paused task: its next slot is computed from ``now`` (slots that passed while paused are
