@@ -11,7 +11,7 @@ import pytest
 
 from agentcron import ids
 from agentcron.domain import Finished, Outcome
-from agentcron.store.base import Store
+from agentcron.store.base import Store, open_store
 from agentcron.store.notices import (
     EXECUTION_CANCELED,
     EXECUTION_SUCCEEDED,
@@ -76,6 +76,40 @@ async def test_a_batch_of_notices_matches_each_to_its_own_webhooks(store: Store)
     wanted = [(own[tasks[0]], EXECUTION_SUCCEEDED), (own[tasks[1]], EXECUTION_SUCCEEDED)]
     wanted += [(every, EXECUTION_SUCCEEDED)] * 3 + [(every, TASK_PAUSED), (their_own, EXECUTION_SUCCEEDED)]
     assert got == sorted(wanted)
+
+
+async def test_a_webhook_deleted_while_a_change_reports_to_it_does_not_fail_the_change(pg_url: str) -> None:
+    """PostgreSQL, two transactions: a webhook's delete is uncommitted when a change reads the webhooks to
+    report to, and commits while the change waits on that row. The change commits without a delivery for the
+    deleted webhook (instead of failing on the deliveries' foreign key)."""
+    import asyncio
+
+    import asyncpg
+
+    store = await open_store(pg_url)
+    try:
+        acc = await store.accounts.create_account("a", NOW)
+        tid = await make_task(store, acc, NOW, "hourly")
+        doomed = await hook(store, acc, [TASK_PAUSED])
+        deleter = await asyncpg.connect(pg_url)
+        try:
+            deleting = deleter.transaction()
+            await deleting.start()
+            await deleter.execute("DELETE FROM webhooks WHERE id = $1", doomed)
+
+            async def change() -> None:
+                async with store.db.tx(write=True) as tx:
+                    await record_notices(tx, [Notice(TASK_PAUSED, acc, tid)], NOW)
+
+            changing = asyncio.create_task(change())
+            await asyncio.sleep(0.5)  # (it waits on the webhook row the delete holds)
+            await deleting.commit()
+            await asyncio.wait_for(changing, 10)
+        finally:
+            await deleter.close()
+        assert await deliveries(store) == []
+    finally:
+        await store.close()
 
 
 async def test_no_webhook_no_row_and_a_rolled_back_change_writes_none(store: Store) -> None:

@@ -33,6 +33,9 @@ class Dialect(Protocol):
     name: str
     #: suffix of a SELECT that locks its rows and skips rows another transaction holds ("" on SQLite)
     skip_locked: str
+    #: suffix of a SELECT that keeps its rows from being deleted (or their keys changed) until this
+    #: transaction ends, as a foreign key to them would ("" on SQLite: one writer at a time)
+    key_share: str
 
     def skip_locked_of(self, *tables: str) -> str:
         """`skip_locked` for a join: lock the rows of these tables (aliases) only."""
@@ -86,6 +89,7 @@ def like_pattern(text: str) -> str:
 class SQLiteDialect:
     name = "sqlite"
     skip_locked = ""
+    key_share = ""
 
     def skip_locked_of(self, *tables: str) -> str:
         return ""
@@ -150,6 +154,7 @@ def _pg_json_value(expr: str, kind: str) -> str:
 class PostgresDialect:
     name = "postgresql"
     skip_locked = " FOR UPDATE SKIP LOCKED"
+    key_share = " FOR KEY SHARE"
 
     def skip_locked_of(self, *tables: str) -> str:
         return f" FOR UPDATE OF {', '.join(tables)} SKIP LOCKED"

@@ -86,12 +86,14 @@ async def record_notices(tx: Tx, notices: Sequence[Notice], now: int) -> None:
     accounts = tx.sql.list_param(sorted({n.account_id for n in notices}))
     tasks = tx.sql.list_param(sorted({n.task_id for n in notices}))
     # Two index ranges of (account_id, task_id): the webhooks of these tasks, and those of every task. (An
-    # account may have a webhook per task: only those of the tasks at hand are read.)
+    # account may have a webhook per task: only those of the tasks at hand are read.) Key-share locked, as
+    # the deliveries' foreign key would lock them at the insert anyway: a webhook deleted meanwhile is
+    # waited for and left out, instead of failing this transaction at the insert.
     hooks = await tx.fetch(
-        "SELECT id, account_id, task_id, events FROM webhooks "
-        f"WHERE {tx.sql.any_of('account_id', 1)} AND {tx.sql.any_of('task_id', 2)} "
-        "UNION ALL SELECT id, account_id, task_id, events FROM webhooks "
-        f"WHERE {tx.sql.any_of('account_id', 1)} AND task_id IS NULL",
+        "SELECT id, account_id, task_id, events FROM webhooks WHERE id IN ("
+        f"SELECT id FROM webhooks WHERE {tx.sql.any_of('account_id', 1)} AND {tx.sql.any_of('task_id', 2)} "
+        f"UNION ALL SELECT id FROM webhooks WHERE {tx.sql.any_of('account_id', 1)} AND task_id IS NULL)"
+        f"{tx.sql.key_share}",
         accounts,
         tasks,
     )
