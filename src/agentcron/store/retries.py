@@ -26,29 +26,18 @@ from agentcron.retries import SUPERSEDED, RetryPolicy, Rng, pause_reason, plan_r
 from agentcron.store.db import Row, Tx
 from agentcron.store.notices import EXECUTION_CANCELED, EXECUTION_FAILED, TASK_PAUSED, Notice, record_notices
 from agentcron.store.pausing import pause_task
-from agentcron.store.rows import json_value
+from agentcron.store.rows import EXECUTION_COLUMNS, json_value
 
 SUPERSEDED_SUMMARY = "Canceled: the task's next scheduled slot fired before this retry ran"
 
+#: A retry's row: the execution columns (``reason``, ``summary`` and ``completed_at`` null, as for a queued
+#: run) and its place in the chain.
 _RETRY_COLUMNS = [
-    ("id", "text"),
-    ("account_id", "text"),
-    ("task_id", "text"),
-    ("name", "text"),
-    ("description", "text"),
-    ("status", "text"),
-    ("outcome", "text"),
-    ("state", "text"),
-    ("kind", "text"),
-    ("scheduled_for", "int8"),
-    ("missed_count", "int4"),
-    ("missed_since", "int8"),
+    *EXECUTION_COLUMNS,
     ("retry_of", "text"),
     ("try_number", "int4"),
     ("not_before", "int8"),
     ("resume_at", "int8"),
-    ("created_at", "int8"),
-    ("updated_at", "int8"),
 ]
 _ONCE_PER_TRY = " ON CONFLICT (task_id, scheduled_for, try_number) DO NOTHING"
 _RUN_COLUMNS = (
@@ -157,15 +146,18 @@ async def settle_outcomes(tx: Tx, results: Sequence[Finished], now: int, rng: Rn
                 Outcome.PENDING.value,
                 "waiting",
                 RunKind.RETRY.value,
+                None,  # reason
+                None,  # summary
                 run["scheduled_for"],
                 run["missed_count"],
                 run["missed_since"],
+                None,  # completed_at
+                now,
+                now,
                 run["retry_of"] or run["id"],
                 plan.attempt,
                 plan.not_before,
                 plan.not_before,
-                now,
-                now,
             )
         )
     if retries:
