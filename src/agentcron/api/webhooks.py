@@ -127,8 +127,7 @@ async def list_webhooks(ctx: AppContext, account_id: str, query: ListQuery) -> l
 
 async def list_deliveries(ctx: AppContext, account_id: str, webhook_id: str, query: ListQuery) -> list[dict[str, Any]]:
     """One page of a webhook's deliveries; 404 when this account has no such webhook."""
-    if await ctx.store.webhooks.get(account_id, webhook_id) is None:
-        raise not_found()
+    await fetch_webhook(ctx, account_id, webhook_id)
     rows = await ctx.store.list_page(DELIVERY, account_id, query, parent_id=webhook_id)
     return [DELIVERY.to_wire(r) for r in rows]
 
