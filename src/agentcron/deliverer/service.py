@@ -10,8 +10,9 @@ delivery is at least once.
 In a process that also fires and runs tasks (``--role all``), firing comes first: while ``busy`` says the
 process is catching up with a burst of due slots, the deliverer keeps at most an eighth of its slots in
 flight and pauses between claims (`BUSY_PAUSE_S`): deliveries go on, slower, and take the full rate again
-once the burst is fired. Sending is CPU work in this process (signing, HTTP), which on a small machine
-would otherwise slow the burst it reports.
+once the burst is fired, or after `BUSY_HOLD_MAX_S` of holding back (a process behind for longer, in a long
+catch-up or overloaded, must not let its deliveries pile up). Sending is CPU work in this process (signing,
+HTTP), which on a small machine would otherwise slow the burst it reports.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ PRUNE_EVERY_MS = 60_000
 PRUNE_BATCH = 1000
 #: pause between claims while the process is busy firing (at most ``concurrency // 8`` each)
 BUSY_PAUSE_S = 0.05
+#: the longest stretch the deliverer holds back for
+BUSY_HOLD_MAX_S = 10.0
 
 
 def retry_at(created_at: int, attempt: int, now: int, first_ms: int, max_ms: int, give_up_ms: int) -> int | None:
@@ -66,6 +69,7 @@ class Deliverer:
         #: in flight at most while ``busy``
         self.busy_concurrency = max(1, n // 8)
         self.busy = busy
+        self._busy_since: float | None = None
         self.sender = sender or Sender(AllowList.parse(settings.http_allow), settings.webhook_timeout_ms, n)
         #: an attempt holds its delivery this long: its timeout, and as long again plus 5 s to record it
         self.lease_ms = 2 * settings.webhook_timeout_ms + 5_000
@@ -75,6 +79,16 @@ class Deliverer:
         self._done: list[Attempt] = []
         self._recorded = asyncio.Event()
         self._prune_at = 0
+
+    def holding_back(self, now_s: float) -> bool:
+        """Whether to hold back now (``now_s``: a monotonic clock): the process is busy (`busy`), for less
+        than `BUSY_HOLD_MAX_S` in a row so far."""
+        if self.busy is None or not self.busy():
+            self._busy_since = None
+            return False
+        if self._busy_since is None:
+            self._busy_since = now_s
+        return now_s - self._busy_since < BUSY_HOLD_MAX_S
 
     @property
     def in_flight(self) -> int:
@@ -139,7 +153,7 @@ class Deliverer:
             while not self.stopping:
                 self.wake.clear()  # (before the claim: a wake-up during it is not lost)
                 claimed = 0
-                busy = self.busy is not None and self.busy()
+                busy = self.holding_back(time.monotonic())
                 cap = self.busy_concurrency if busy else self.concurrency
                 try:
                     now = self.clock.now_ms()

@@ -196,38 +196,56 @@ class Store:
         if fields is None:
             return None
         if res.version is not None:
-            return await self._versioned_page_json(res, fields, account_id, query, parent_id)
+            page = await self._cached_page_json(res, fields, account_id, query, parent_id)
+            if page is not None:
+                return page
         sql, args = self._page_sql(f"{self.db.sql.json_row(fields)}, id", res, account_id, query, parent_id)
         rows = await self.db.read_rows(sql, tuple(args))
         return [r[0] for r in rows], (rows[-1][1] if rows else None)
 
-    async def _versioned_page_json(
+    async def _cached_page_json(
         self,
         res: Resource,
         fields: tuple[tuple[str, str, str], ...],
         account_id: str,
         query: ListQuery,
         parent_id: str | None,
-    ) -> tuple[list[str], str | None]:
-        """`list_page_json` reading the page's (id, version) pairs, then the JSON of the rows whose version
-        this process has not written yet (`row_json`). A row changed between the two reads shows as read by
-        the second; a row deleted meanwhile is left out."""
-        sql, args = self._page_sql(f"id, {res.version}", res, account_id, query, parent_id)
+    ) -> tuple[list[str], str | None] | None:
+        """`list_page_json` from the page's (id, version) pairs: the JSON of each version this process wrote
+        before (`row_json`), the database writing the others' (the whole page again, in one statement, when
+        most are new). None when one of those rows changed or went between the two reads: the page is then
+        read again in one statement (its filters, its size)."""
+        assert res.version is not None
+        d = self.db.sql
+        version = d.row_version(res.version)
+        sql, args = self._page_sql(f"id, {version}", res, account_id, query, parent_id)
         keys = await self.db.read_rows(sql, tuple(args))
         texts = self.row_json.lookup(keys)
-        missing = [k[0] for k, t in zip(keys, texts, strict=True) if t is None]
+        missing = {k[0]: k[1] for k, t in zip(keys, texts, strict=True) if t is None}
+        if len(missing) * 2 > len(keys):  # mostly new to this process: the page in one statement, kept
+            sql, args = self._page_sql(f"{d.json_row(fields)}, id, {version}", res, account_id, query, parent_id)
+            rows = await self.db.read_rows(sql, tuple(args))
+            for text, id_, at in rows:
+                self.row_json.keep(id_, at, text)
+            return [r[0] for r in rows], (rows[-1][1] if rows else None)
         if missing:
-            d = self.db.sql
+            # By primary key alone: with the account's condition too, SQLite's planner (no statistics) walks
+            # the account's index instead, every task of the account. The account is checked here.
             rows = await self.db.read_rows(
-                f"SELECT {d.json_row(fields)}, id, {res.version} FROM {res.table} "
-                f"WHERE account_id = $1 AND {d.any_of('id', 2)}{res.visible}",
-                (account_id, d.list_param(missing)),
+                f"SELECT {d.json_row(fields)}, id, {version}, account_id FROM {res.table} "
+                f"WHERE {d.any_of('id', 1)}{res.visible}",
+                (d.list_param(list(missing)),),
             )
             fresh: dict[str, str] = {}
-            for text, id_, version in rows:
-                self.row_json.keep(id_, version, text)
-                fresh[id_] = text
-            texts = [t if t is not None else fresh.get(k[0]) for k, t in zip(keys, texts, strict=True)]
+            for text, id_, at, owner in rows:
+                if owner != account_id:  # (never: ids are unique and a task keeps its account)
+                    continue
+                self.row_json.keep(id_, at, text)
+                if missing[id_] == at:
+                    fresh[id_] = text
+            if len(fresh) < len(missing):
+                return None
+            texts = [t if t is not None else fresh[k[0]] for k, t in zip(keys, texts, strict=True)]
         return [t for t in texts if t is not None], (keys[-1][0] if keys else None)
 
     def _page_sql(

@@ -41,6 +41,12 @@ class Dialect(Protocol):
         """`skip_locked` for a join: lock the rows of these tables (aliases) only."""
         ...
 
+    def row_version(self, column: str) -> str:
+        """An integer expression that changes whenever the row changes: PostgreSQL's ``xmin`` (every update
+        writes a new row version: no writer can forget it, an old process or a hand-made fix included), or
+        on SQLite ``column``, which every statement of the store increments (SQLite serves one process)."""
+        ...
+
     def any_of(self, column: str, n: int, of: str = "text") -> str:
         """SQL for "``column`` is one of the list bound as parameter ``$n``" (made by `list_param`; ``of``:
         the PostgreSQL type of its elements).
@@ -93,6 +99,9 @@ class SQLiteDialect:
 
     def skip_locked_of(self, *tables: str) -> str:
         return ""
+
+    def row_version(self, column: str) -> str:
+        return column
 
     def any_of(self, column: str, n: int, of: str = "text") -> str:
         return f"{column} IN (SELECT value FROM json_each(${n}))"
@@ -158,6 +167,9 @@ class PostgresDialect:
 
     def skip_locked_of(self, *tables: str) -> str:
         return f" FOR UPDATE OF {', '.join(tables)} SKIP LOCKED"
+
+    def row_version(self, column: str) -> str:
+        return "xmin::text::bigint"
 
     def any_of(self, column: str, n: int, of: str = "text") -> str:
         return f"{column} = ANY(${n}::{of}[])"

@@ -125,8 +125,9 @@ tasks = sa.Table(
     sa.Column("consecutive_failures", sa.Integer, nullable=False, server_default="0"),
     #: ``{"limit", "period": "day"|"week"|"month"}`` or NULL, counted in the task's timezone.
     sa.Column("token_budget", Json, nullable=True),
-    #: Bumped by every UPDATE of the row (each of the store's statements says ``version = version + 1``): with
-    #: the id, the key of the row's wire JSON that list pages reuse (`store/row_json.py`).
+    #: Bumped by every UPDATE of the row (each of the store's statements says ``version = version + 1``): on
+    #: SQLite, with the id, the key of the row's wire JSON that list pages reuse (`store/row_json.py`;
+    #: PostgreSQL keys on ``xmin``).
     sa.Column("version", sa.Integer, nullable=False, server_default="0"),
     sa.Index("ix_tasks_account_created", "account_id", "created_at", "id"),
     sa.Index("ix_tasks_account_bot", "account_id", "bot_id"),
