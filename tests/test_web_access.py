@@ -117,3 +117,13 @@ def test_landing_links_to_the_console(server: Server, path: str) -> None:
     if path == "/":
         assert 'href="/app/"' in r.text
     assert 'src="http' not in r.text and 'href="http' not in r.text.replace('href="/', "")
+
+
+@pytest.mark.parametrize("path", ["/app/nope", "/app/tasks/x/nope", "/app/static/nope.css"])
+def test_a_path_under_app_that_names_no_page_gets_the_console_404_page(server: Server, path: str) -> None:
+    r = httpx.get(server.url + path)
+    assert r.status_code == 404 and r.headers["content-type"].startswith("text/html"), r.text[:200]
+    assert "Not found" in r.text
+    # the pages and assets next to it are untouched
+    assert httpx.get(server.url + "/app/static/app.css").status_code == 200
+    assert httpx.get(server.url + "/app/").status_code in (200, 303)

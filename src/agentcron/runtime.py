@@ -60,7 +60,7 @@ from agentcron.signals import (
 )
 from agentcron.store.base import Store, open_store
 from agentcron.web.render import template_config
-from agentcron.web.routes import web_routes
+from agentcron.web.routes import error_page, web_routes
 from agentcron.worker import Worker
 
 log = logging.getLogger("agentcron")
@@ -398,7 +398,11 @@ async def run_http(services: Services, listeners: Listeners | None = None) -> No
     ``listeners.api`` (else bound here), with the health server on ``listeners.health``."""
     s = services.settings
     app: Any = create_app(
-        services.context(), web_routes(s), probes=services.probes(), template_config=template_config()
+        services.context(),
+        web_routes(s),
+        probes=services.probes(),
+        template_config=template_config(),
+        pages=("/app/", error_page),
     )
     if services.metrics is not None:
         app = HttpMetrics(app, services.metrics, access=bool(s.access_log))

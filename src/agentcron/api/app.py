@@ -10,7 +10,7 @@ from litestar.exceptions import HTTPException
 from litestar.logging.config import LoggingConfig
 from litestar.response.base import ASGIResponse
 from litestar.template.config import TemplateConfig
-from litestar.types import ControllerRouterHandler
+from litestar.types import ControllerRouterHandler, ExceptionHandler
 
 from agentcron import __version__
 from agentcron.api.context import AppContext
@@ -85,10 +85,18 @@ def create_app(
     extra_routes: Sequence[ControllerRouterHandler] = (),
     probes: Probes | None = None,
     template_config: TemplateConfig[Any] | None = None,
+    pages: tuple[str, ExceptionHandler[Any]] | None = None,
 ) -> Litestar:
     """The app serving ``ctx`` (built by the composition root, `agentcron.runtime.Services`); ``probes``
     answer ``/readyz`` and ``/metrics``; ``extra_routes`` and ``template_config`` carry the console
-    (`agentcron.web`), which the composition root adds."""
+    (`agentcron.web`), which the composition root adds, and ``pages`` (path prefix, handler) answers the
+    HTTP errors of paths under that prefix that no route matched (the console's 404 page, not JSON)."""
+
+    def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+        if pages is not None and request.url.path.startswith(pages[0]):
+            return pages[1](request, exc)
+        return handle_http_exception(request, exc)
+
     app = Litestar(
         route_handlers=[
             landing,
@@ -108,7 +116,7 @@ def create_app(
         ],
         exception_handlers={
             ApiError: handle_api_error,
-            HTTPException: handle_http_exception,
+            HTTPException: http_error,
             Exception: handle_unexpected,
         },
         request_max_body_size=ctx.settings.max_body_bytes,

@@ -2,7 +2,8 @@
 
 Console errors are pages, not the API's JSON: an `ApiError` raised by the API functions the console calls
 (the same rules as the API) renders as a page saying what went wrong, with the same status; a request
-without a valid session goes to the sign-in page.
+without a valid session goes to the sign-in page. A path under ``/app/`` that names no page gets the
+same page (404), not the API's JSON.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from agentcron.web.webhooks import webhook_routes
 _HEADINGS = {400: "That did not work", 403: "Not allowed", 404: "Not found", 429: "Limit reached"}
 
 
-def _error_page(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+def error_page(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """A console error as a page (an `ApiError` or an HTTP exception: 404 for a path naming no page)."""
     if isinstance(exc, ApiError):
         status, message = exc.status, exc.message
     elif isinstance(exc, HTTPException):
@@ -65,8 +67,8 @@ def web_routes(settings: Settings) -> list[Any]:
         ],
         exception_handlers={
             SignInRequired: redirect_to_sign_in,
-            ApiError: _error_page,
-            HTTPException: _error_page,
+            ApiError: error_page,
+            HTTPException: error_page,
         },
         opt={"sealer": Sealer.from_settings(settings)},
         include_in_schema=False,
