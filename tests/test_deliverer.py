@@ -16,6 +16,7 @@ from standardwebhooks import Webhook
 from agentcron.clock import FakeClock, SystemClock
 from agentcron.config import Settings
 from agentcron.deliverer import Deliverer, retry_at
+from agentcron.deliverer.sender import parse_retry_after
 from agentcron.signals import Signals, WebhooksAttempted
 from agentcron.store.base import Store
 from agentcron.store.notices import TASK_PAUSED
@@ -25,6 +26,20 @@ from tests.webhook_receiver import receiver
 pytestmark = pytest.mark.anyio
 SECOND, MINUTE, HOUR = 1000, 60_000, 3_600_000
 LOCAL = Settings(http_allow=("127.0.0.1",), webhook_timeout_ms=2000)
+
+
+class Fixed:
+    """A jitter source drawing ``value`` every time (the wait is scaled by 0.5 + 0.5 * value)."""
+
+    def __init__(self, value: float) -> None:
+        self.value = value
+
+    def random(self) -> float:
+        return self.value
+
+
+#: no jitter: each wait is the full doubling one
+FULL = Fixed(1.0)
 
 
 def test_the_retry_schedule_doubles_from_5_s_caps_each_wait_at_10_min_and_gives_up_after_24_h() -> None:
@@ -66,7 +81,7 @@ async def test_a_receiver_failing_twice_gets_the_third_attempt_signed_and_verifi
     signals.connect(WebhooksAttempted, seen.append)
     with receiver([500, 500, 200]) as rx:
         tid, _, secret = await _setup(store, rx.url, now)
-        d = Deliverer(store.webhooks, LOCAL, clock, signals)
+        d = Deliverer(store.webhooks, LOCAL, clock, signals, rng=FULL)
         try:
             assert await d.deliver_once(clock.now_ms()) == 1
             row = await _delivery(store)
@@ -99,7 +114,7 @@ async def test_a_slow_receiver_times_out_and_is_retried(store: Store) -> None:
     clock = FakeClock(now)
     with receiver([200], delay=1.5) as rx:
         await _setup(store, rx.url, now)
-        d = Deliverer(store.webhooks, replace(LOCAL, webhook_timeout_ms=300), clock, Signals())
+        d = Deliverer(store.webhooks, replace(LOCAL, webhook_timeout_ms=300), clock, Signals(), rng=FULL)
         try:
             started = time.monotonic()
             assert await d.deliver_once(now) == 1
@@ -116,7 +131,7 @@ async def test_a_delivery_failing_past_the_retry_period_is_given_up(store: Store
     clock = FakeClock(now)
     with receiver([503]) as rx:
         await _setup(store, rx.url, now)
-        d = Deliverer(store.webhooks, replace(LOCAL, webhook_give_up_ms=16 * SECOND), clock, Signals())
+        d = Deliverer(store.webhooks, replace(LOCAL, webhook_give_up_ms=16 * SECOND), clock, Signals(), rng=FULL)
         try:
             for wait in (0, 5 * SECOND, 10 * SECOND):  # then 15 s + 20 s would pass the 16 s
                 clock.advance(wait)
@@ -216,3 +231,40 @@ def test_it_holds_back_while_busy_for_ten_seconds_at_most() -> None:
     busy[0] = True  # a new busy stretch starts its own ten seconds
     assert (d.holding_back(112.0), d.holding_back(121.9), d.holding_back(122.0)) == (True, True, False)
     assert Deliverer(None, Settings(), FakeClock(0), Signals()).holding_back(0.0) is False  # type: ignore[arg-type]
+
+
+def test_retry_waits_are_jittered_and_a_receivers_retry_after_wins_when_longer() -> None:
+    s = Settings()
+    first, most, give_up = s.webhook_retry_ms, s.webhook_retry_max_ms, s.webhook_give_up_ms
+    assert retry_at(0, 1, 0, first, most, give_up, jitter=0.5) == 2_500  # half of the 5 s at the least
+    assert retry_at(0, 3, 0, first, most, give_up, jitter=0.75) == 15_000
+    assert retry_at(0, 1, 0, first, most, give_up, jitter=0.5, retry_after_ms=120_000) == 120_000
+    assert retry_at(0, 3, 0, first, most, give_up, retry_after_ms=1_000) == 20_000  # shorter: ours
+    assert retry_at(0, 1, 0, first, most, give_up, retry_after_ms=86_400_000) == most  # at most 10 min
+    assert retry_at(0, 1, give_up - 1_000, first, most, give_up, retry_after_ms=60_000) is None  # past 24 h
+
+
+def test_retry_after_is_read_as_seconds_or_an_http_date() -> None:
+    now = 1_700_000_000_000
+    assert parse_retry_after("120", now) == 120_000
+    assert parse_retry_after(" 0 ", now) == 0
+    assert parse_retry_after("Tue, 14 Nov 2023 22:15:20 GMT", now) == 120_000  # now is 22:13:20 GMT
+    assert parse_retry_after("Tue, 14 Nov 2023 22:00:00 GMT", now) == 0  # in the past: at once (our wait applies)
+    assert parse_retry_after("soon", now) is None and parse_retry_after(None, now) is None
+    assert parse_retry_after("-5", now) is None
+
+
+@pytest.mark.parametrize(("header", "wait"), [("120", 120 * SECOND), ("86400", 600 * SECOND), ("later", 5 * SECOND)])
+async def test_a_receiver_answering_429_with_retry_after_is_tried_again_when_it_says(
+    store: Store, header: str, wait: int
+) -> None:
+    now = 1_700_000_000_000
+    with receiver([429], headers={"Retry-After": header}) as rx:
+        await _setup(store, rx.url, now)
+        d = Deliverer(store.webhooks, LOCAL, FakeClock(now), Signals(), rng=FULL)
+        try:
+            assert await d.deliver_once(now) == 1
+        finally:
+            await d.stop()
+    row = await _delivery(store)
+    assert (row["status"], row["last_status_code"], row["next_attempt_at"]) == ("pending", 429, now + wait)

@@ -33,9 +33,11 @@ class Receiver:
 
 
 @contextmanager
-def receiver(statuses: list[int] | None = None, delay: float = 0.0, port: int = 0) -> Iterator[Receiver]:
+def receiver(
+    statuses: list[int] | None = None, delay: float = 0.0, port: int = 0, headers: dict[str, str] | None = None
+) -> Iterator[Receiver]:
     """A receiver at ``http://127.0.0.1:<port>/hook`` (any free port by default) answering ``statuses`` in turn
-    (default: 204s)."""
+    (default: 204s), with ``headers`` on every answer."""
     state = Receiver("", statuses or [204], delay)
 
     class Handler(BaseHTTPRequestHandler):
@@ -51,6 +53,8 @@ def receiver(statuses: list[int] | None = None, delay: float = 0.0, port: int = 
             # (a 204 carries no body: bytes after it would be read as the next answer on the kept-alive connection)
             body = b"" if status == 204 else b"ok"
             self.send_response(status)
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.send_header("content-length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)

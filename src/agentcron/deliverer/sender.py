@@ -13,6 +13,7 @@ import asyncio
 import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 
 import aiohttp
 from standardwebhooks import Webhook
@@ -29,10 +30,29 @@ class Sent:
 
     status_code: int | None
     error: str | None
+    #: the receiver's ``Retry-After`` (seconds or an HTTP date), in ms from the answer; None without one
+    retry_after_ms: int | None = None
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+def parse_retry_after(value: str | None, now_ms: int) -> int | None:
+    """A ``Retry-After`` header's wait in ms (delay-seconds, or an HTTP date compared with ``now_ms``); None
+    when absent or unreadable (then the deliverer's own schedule applies)."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return int(value) * 1000
+    try:
+        at = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if at.tzinfo is None:
+        return None
+    return max(0, int(at.timestamp() * 1000) - now_ms)
 
 
 def signed_headers(secret: str, delivery_id: str, now_ms: int, body: bytes) -> dict[str, str]:
@@ -94,7 +114,7 @@ class Sender:
         headers = {**signed_headers(delivery.secret, delivery.id, now_ms, delivery.body), "host": host_header}
         server_hostname = extensions.get("sni_hostname")
 
-        async def to(addr: str) -> int:
+        async def to(addr: str) -> tuple[int, str | None]:
             async with self.session.post(
                 target.with_host(addr),
                 data=delivery.body,
@@ -109,10 +129,12 @@ class Sender:
                     if read > 65_536:
                         response.close()
                         break
-                return response.status
+                return response.status, response.headers.get("retry-after")
 
-        code = await in_order(addresses, to, aiohttp.ClientConnectorError)
-        return Sent(code, None if 200 <= code < 300 else f"HTTP {code}")
+        code, retry_after = await in_order(addresses, to, aiohttp.ClientConnectorError)
+        if 200 <= code < 300:
+            return Sent(code, None)
+        return Sent(code, f"HTTP {code}", parse_retry_after(retry_after, now_ms))
 
     async def close(self) -> None:
         if self._session is not None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
 from collections.abc import Callable
 
@@ -27,6 +28,7 @@ from agentcron.clock import Clock
 from agentcron.config import Settings
 from agentcron.deliverer.sender import Sender
 from agentcron.engine.net import AllowList
+from agentcron.retries import Rng
 from agentcron.signals import Signals, WebhookAttempt, WebhooksAttempted
 from agentcron.store.webhooks import DELIVERED, FAILED, PENDING, Attempt, Delivery, WebhookStore
 
@@ -40,11 +42,24 @@ BUSY_PAUSE_S = 0.05
 BUSY_HOLD_MAX_S = 10.0
 
 
-def retry_at(created_at: int, attempt: int, now: int, first_ms: int, max_ms: int, give_up_ms: int) -> int | None:
+def retry_at(
+    created_at: int,
+    attempt: int,
+    now: int,
+    first_ms: int,
+    max_ms: int,
+    give_up_ms: int,
+    jitter: float = 1.0,
+    retry_after_ms: int | None = None,
+) -> int | None:
     """When to try again after failed attempt number ``attempt`` (1, 2, ...) ended at ``now``: ``first_ms``
-    later, doubling per attempt, each wait at most ``max_ms``; None (give up) when that would be later than
-    ``give_up_ms`` after the event (``created_at``)."""
-    wait = min(first_ms * (1 << min(max(attempt - 1, 0), 40)), max_ms)
+    later, doubling per attempt, each wait at most ``max_ms``, scaled by ``jitter`` (the caller draws it in
+    [0.5, 1]: receivers failing together are not retried together); the receiver's ``retry_after_ms`` when
+    longer, still at most ``max_ms``. None (give up) when that would be later than ``give_up_ms`` after the
+    event (``created_at``)."""
+    wait = int(min(first_ms * (1 << min(max(attempt - 1, 0), 40)), max_ms) * jitter)
+    if retry_after_ms is not None:
+        wait = max(wait, min(retry_after_ms, max_ms))
     at = now + wait
     return at if at <= created_at + give_up_ms else None
 
@@ -58,9 +73,11 @@ class Deliverer:
         signals: Signals,
         sender: Sender | None = None,
         busy: Callable[[], bool] | None = None,
+        rng: Rng | None = None,
     ) -> None:
         """``sender``: by default one sending to public addresses and those ``settings.http_allow`` lists.
-        ``busy``: whether this process is catching up with due slots now (the deliverer then holds back)."""
+        ``busy``: whether this process is catching up with due slots now (the deliverer then holds back).
+        ``rng``: draws the jitter of retry waits (tests inject a fixed one)."""
         self.store = store
         self.settings = settings
         self.clock = clock
@@ -70,6 +87,7 @@ class Deliverer:
         self.busy_concurrency = max(1, n // 8)
         self.busy = busy
         self._busy_since: float | None = None
+        self.rng: Rng = rng or random.Random()
         self.sender = sender or Sender(AllowList.parse(settings.http_allow), settings.webhook_timeout_ms, n)
         #: an attempt holds its delivery this long: its timeout, and as long again plus 5 s to record it
         self.lease_ms = 2 * settings.webhook_timeout_ms + 5_000
@@ -110,6 +128,8 @@ class Deliverer:
             s.webhook_retry_ms,
             s.webhook_retry_max_ms,
             s.webhook_give_up_ms,
+            jitter=0.5 + 0.5 * self.rng.random(),
+            retry_after_ms=sent.retry_after_ms,
         )
         return Attempt(delivery, PENDING if nxt is not None else FAILED, sent.status_code, sent.error, nxt, duration)
 
