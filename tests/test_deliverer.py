@@ -194,8 +194,8 @@ async def test_the_loop_delivers_on_a_wake_up_with_at_most_n_in_flight(store: St
     with receiver([204], delay=0.2) as rx:
         await _paused_tasks(store, rx.url, now, 6)
         # (the real clock: a failed attempt would be retried in 100 ms and fail the attempts check below, not
-        # wait on a clock that never moves)
-        settings = replace(LOCAL, webhook_concurrency=2, webhook_retry_ms=100)
+        # wait on a clock that never moves; a 10 s timeout: a loaded machine is no reason for a second attempt)
+        settings = replace(LOCAL, webhook_concurrency=2, webhook_retry_ms=100, webhook_timeout_ms=10_000)
         await _run_until_delivered(Deliverer(store.webhooks, settings, SystemClock(), Signals()), store, 0.05)
         async with store.db.tx() as tx:
             rows = await tx.fetch("SELECT status, attempts, last_status_code, last_error FROM webhook_deliveries")
@@ -214,7 +214,7 @@ async def test_while_the_process_catches_up_it_sends_an_eighth_as_many_at_once_a
     now = time.time_ns() // 1_000_000
     with receiver([204], delay=0.2) as rx:
         await _paused_tasks(store, rx.url, now, 4)
-        settings = replace(LOCAL, webhook_concurrency=16, webhook_retry_ms=100)
+        settings = replace(LOCAL, webhook_concurrency=16, webhook_retry_ms=100, webhook_timeout_ms=10_000)
         d = Deliverer(store.webhooks, settings, SystemClock(), Signals(), busy=lambda: True)
         assert d.busy_concurrency == 2
         seen = await _run_until_delivered(d, store, 0.02)
