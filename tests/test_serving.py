@@ -66,8 +66,8 @@ def _timed_out(response: bytes) -> None:
 
 def test_a_body_trickled_byte_by_byte_gets_408_and_the_connection_closes(srv: Server) -> None:
     secret = new_account(srv.db_url, "slow")
+    start = time.monotonic()  # (before connecting: the server's deadline starts when it accepts)
     with _connect(srv) as sock:
-        start = time.monotonic()
         sock.sendall(
             b"POST /api/v1/task/create HTTP/1.1\r\nhost: x\r\nauthorization: Bearer " + secret.encode() + b"\r\n"
             b"content-type: application/json\r\ncontent-length: 100\r\n\r\n{"
@@ -87,8 +87,8 @@ def test_a_body_trickled_byte_by_byte_gets_408_and_the_connection_closes(srv: Se
 
 
 def test_slow_headers_get_408_too(srv: Server) -> None:
+    start = time.monotonic()  # (before connecting: the server's deadline starts when it accepts)
     with _connect(srv) as sock:
-        start = time.monotonic()
         sock.sendall(b"GET /healthz HTTP/1.1\r\nhost: x\r\n")  # the headers never end
         response = _read_all(sock)
         elapsed = time.monotonic() - start
