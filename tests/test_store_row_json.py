@@ -15,7 +15,7 @@ from agentcron.config import Settings
 from agentcron.store.base import ListQuery, Store
 from agentcron.store.dialects import PostgresDialect, SQLiteDialect
 from agentcron.store.resources import TASK
-from agentcron.store.row_json import RowJson
+from agentcron.store.row_json import RowCache
 from agentcron.store.settle import cancel_runs
 from tests.runs_helpers import make_bot, make_scheduler, make_task, make_worker, ms, queue_trigger
 from tests.test_store_list_json import same_as_to_wire
@@ -24,7 +24,7 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "agentcron"
 
 
 def test_a_row_is_served_at_its_version_only_and_the_oldest_goes_first() -> None:
-    cache = RowJson(max_rows=2)
+    cache = RowCache[str](max_rows=2)
     cache.keep("a", 1, '{"a":1}')
     cache.keep("b", 1, '{"b":1}')
     assert cache.lookup([("a", 1), ("a", 2), ("b", 1), ("c", 1)]) == ['{"a":1}', None, '{"b":1}', None]
@@ -35,7 +35,7 @@ def test_a_row_is_served_at_its_version_only_and_the_oldest_goes_first() -> None
 
 
 def test_the_kept_text_is_bounded_in_characters_and_a_long_text_is_never_kept() -> None:
-    cache = RowJson(max_rows=100, max_chars=10, max_text=6)
+    cache = RowCache[str](max_rows=100, max_chars=10, max_text=6)
     cache.keep("a", 1, "aaaa")
     cache.keep("b", 1, "bbbb")
     cache.keep("c", 1, "cccc")  # 12 characters: "a" goes
@@ -71,6 +71,15 @@ async def pages_agree(store: Store, account: str) -> list[dict[str, object]]:
     """The page as cached equals the page as the rows are now (and every row is cached after it)."""
     got = await same_as_to_wire(store, TASK, account, ListQuery())
     assert all(t is not None for t in store.row_json.lookup(await _keys(store, account)))
+    # and the console's columns, kept the same way
+    cols = ("id", "name", "bot_id", "status", "outcome", "paused_at", "last_run_at", "next_run_at")
+    kept = await store.list_values(TASK, account, ListQuery(), cols)
+    fresh = await store.db.read_rows(
+        f"SELECT {', '.join(cols)} FROM tasks WHERE account_id = $1 AND deleted_at IS NULL "
+        "ORDER BY created_at DESC, id DESC",
+        (account,),
+    )
+    assert [tuple(r) for r in kept] == [tuple(r) for r in fresh]
     return got
 
 

@@ -21,7 +21,7 @@ from agentcron.store.keyed_reads import KeyedReads
 from agentcron.store.migrate import migrate, sqlite_path
 from agentcron.store.postgres import PostgresDatabase
 from agentcron.store.resources import Resource
-from agentcron.store.row_json import RowJson
+from agentcron.store.row_json import RowCache, cached_page
 from agentcron.store.run_stats import RunStats
 from agentcron.store.runs import RunStore
 from agentcron.store.sqlite import SQLiteDatabase
@@ -67,7 +67,9 @@ class Store:
         self.run_stats = RunStats(db)
         self.webhooks = WebhookStore(db)
         #: list pages' wire JSON of versioned rows (tasks), by id and version
-        self.row_json = RowJson()
+        self.row_json: RowCache[str] = RowCache()
+        #: the console's columns of versioned rows, by the columns read, then by id and version
+        self.row_values: dict[tuple[str, ...], RowCache[tuple[Any, ...]]] = {}
         #: `get` reads, coalesced per resource (see store/keyed_reads.py)
         self._keyed: dict[str, KeyedReads] = {}
 
@@ -181,8 +183,15 @@ class Store:
         self, res: Resource, account_id: str, query: ListQuery, columns: Sequence[str]
     ) -> list[Sequence[Any]]:
         """`list_page` reading only ``columns`` of ``res``'s table, each row a tuple in that order (the read
-        path, no per-row mapping: the console's Tasks table)."""
-        sql, args = self._page_sql(", ".join(columns), res, account_id, query, None)
+        path, no per-row mapping: the console's Tasks table); rows of a versioned resource come from
+        `row_values` while unchanged."""
+        select = ", ".join(columns)
+        if res.version is not None:
+            cache = self.row_values.setdefault(tuple(columns), RowCache())
+            page = await self._cached(res, cache, select, len(columns), account_id, query, None)
+            if page is not None:
+                return page[0]
+        sql, args = self._page_sql(select, res, account_id, query, None)
         return await self.db.read_rows(sql, tuple(args))
 
     async def list_page_json(
@@ -191,62 +200,42 @@ class Store:
         """`list_page` with each row's wire object written as JSON text by the database (the same fields,
         order and values as `Resource.to_wire`; PostgreSQL writes a jsonb value such as ``meta`` with its
         own spacing), and the last row's id (None on an empty page); None when ``res`` has a field the
-        database cannot render (`Resource.json_fields`). Python does no per-field work."""
+        database cannot render (`Resource.json_fields`). Python does no per-field work. Rows of a versioned
+        resource (tasks) come from `row_json` while unchanged (`store/row_json.py`)."""
         fields = res.json_fields
         if fields is None:
             return None
+        select = self.db.sql.json_row(fields)
         if res.version is not None:
-            page = await self._cached_page_json(res, fields, account_id, query, parent_id)
+            page = await self._cached(res, self.row_json, select, 1, account_id, query, parent_id)
             if page is not None:
                 return page
-        sql, args = self._page_sql(f"{self.db.sql.json_row(fields)}, id", res, account_id, query, parent_id)
+        sql, args = self._page_sql(f"{select}, id", res, account_id, query, parent_id)
         rows = await self.db.read_rows(sql, tuple(args))
         return [r[0] for r in rows], (rows[-1][1] if rows else None)
 
-    async def _cached_page_json(
+    async def _cached(
         self,
         res: Resource,
-        fields: tuple[tuple[str, str, str], ...],
+        cache: RowCache[Any],
+        select: str,
+        width: int,
         account_id: str,
         query: ListQuery,
         parent_id: str | None,
-    ) -> tuple[list[str], str | None] | None:
-        """`list_page_json` from the page's (id, version) pairs: the JSON of each version this process wrote
-        before (`row_json`), the database writing the others' (the whole page again, in one statement, when
-        most are new). None when one of those rows changed or went between the two reads: the page is then
-        read again in one statement (its filters, its size)."""
+    ) -> tuple[list[Any], str | None] | None:
         assert res.version is not None
-        d = self.db.sql
-        version = d.row_version(res.version)
-        sql, args = self._page_sql(f"id, {version}", res, account_id, query, parent_id)
-        keys = await self.db.read_rows(sql, tuple(args))
-        texts = self.row_json.lookup(keys)
-        missing = {k[0]: k[1] for k, t in zip(keys, texts, strict=True) if t is None}
-        if len(missing) * 2 > len(keys):  # mostly new to this process: the page in one statement, kept
-            sql, args = self._page_sql(f"{d.json_row(fields)}, id, {version}", res, account_id, query, parent_id)
-            rows = await self.db.read_rows(sql, tuple(args))
-            for text, id_, at in rows:
-                self.row_json.keep(id_, at, text)
-            return [r[0] for r in rows], (rows[-1][1] if rows else None)
-        if missing:
-            # By primary key alone: with the account's condition too, SQLite's planner (no statistics) walks
-            # the account's index instead, every task of the account. The account is checked here.
-            rows = await self.db.read_rows(
-                f"SELECT {d.json_row(fields)}, id, {version}, account_id FROM {res.table} "
-                f"WHERE {d.any_of('id', 1)}{res.visible}",
-                (d.list_param(list(missing)),),
-            )
-            fresh: dict[str, str] = {}
-            for text, id_, at, owner in rows:
-                if owner != account_id:  # (never: ids are unique and a task keeps its account)
-                    continue
-                self.row_json.keep(id_, at, text)
-                if missing[id_] == at:
-                    fresh[id_] = text
-            if len(fresh) < len(missing):
-                return None
-            texts = [t if t is not None else fresh[k[0]] for k, t in zip(keys, texts, strict=True)]
-        return [t for t in texts if t is not None], (keys[-1][0] if keys else None)
+        return await cached_page(
+            self.db,
+            cache,
+            res.table,
+            res.visible,
+            select,
+            width,
+            account_id,
+            self.db.sql.row_version(res.version),
+            lambda sel: self._page_sql(sel, res, account_id, query, parent_id),
+        )
 
     def _page_sql(
         self, select: str, res: Resource, account_id: str, query: ListQuery, parent_id: str | None
