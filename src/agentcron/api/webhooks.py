@@ -128,6 +128,11 @@ async def list_webhooks(ctx: AppContext, account_id: str, query: ListQuery) -> l
 async def list_deliveries(ctx: AppContext, account_id: str, webhook_id: str, query: ListQuery) -> list[dict[str, Any]]:
     """One page of a webhook's deliveries; 404 when this account has no such webhook."""
     await fetch_webhook(ctx, account_id, webhook_id)
+    return await _delivery_page(ctx, account_id, webhook_id, query)
+
+
+async def _delivery_page(ctx: AppContext, account_id: str, webhook_id: str, query: ListQuery) -> list[dict[str, Any]]:
+    """`list_deliveries` for a webhook already checked to be this account's."""
     rows = await ctx.store.list_page(DELIVERY, account_id, query, parent_id=webhook_id)
     return [DELIVERY.to_wire(r) for r in rows]
 
@@ -178,10 +183,10 @@ async def delivery_list(request: Request[Any, Any, Any], webhook_id: FromPath[st
     ctx, account_id = await authed(request)
     fmt = negotiate(request)
     query, total = parse_list_query(request, {"status": "status", "eventType": "event_type"})
-    await fetch_webhook(ctx, account_id, webhook_id)  # 404 before a stream starts
+    await fetch_webhook(ctx, account_id, webhook_id)  # 404 before a stream starts (once, not per page)
 
     async def fetch(q: ListQuery) -> list[dict[str, Any]]:
-        return await list_deliveries(ctx, account_id, webhook_id, q)
+        return await _delivery_page(ctx, account_id, webhook_id, q)
 
     return await respond_list(request, fmt, fetch, query, total)
 

@@ -187,7 +187,10 @@ class Store:
         `row_values` while unchanged."""
         select = ", ".join(columns)
         if res.version is not None:
-            cache = self.row_values.setdefault(tuple(columns), RowCache())
+            key = tuple(columns)
+            cache = self.row_values.get(key)
+            if cache is None:  # (not `or`: an empty cache is falsy)
+                cache = self.row_values[key] = RowCache()
             page = await self._cached(res, cache, select, len(columns), account_id, query, None)
             if page is not None:
                 return page[0]
